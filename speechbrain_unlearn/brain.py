@@ -1,0 +1,177 @@
+"""The utterance-classifier ``Brain`` both tasks share.
+
+:class:`UtteranceBrain` trains a model (see :mod:`speechbrain_unlearn.models`)
+with a per-sample loss (see :mod:`speechbrain_unlearn.losses`) and scores it:
+during evaluation it records, per utterance, the ID, label, prediction, the
+predictive log-probabilities and the negative log-likelihood, which every
+metric and attack reads. It follows SpeechBrain's hooks:
+
+* ``compute_forward``: features and lengths to class scores;
+* ``compute_objectives``: mean training loss; per-sample records at eval;
+* ``on_fit_start``: a fresh learning-rate schedule from ``lr_annealing``;
+* ``on_stage_end``: logs, anneals the learning rate, checkpoints each epoch;
+* ``on_evaluate_start``: scores the model *in memory*, never reloading a
+  checkpoint (SpeechBrain's default would silently swap the model).
+
+Hparams used: ``model`` is passed in ``modules``; ``loss``; optional
+``lr_annealing`` (a factory of a SpeechBrain epoch scheduler) and
+``train_logger``. Subclasses choose other keys through ``annealing_key``.
+
+Example
+-------
+>>> from speechbrain_unlearn.losses import CrossEntropy
+>>> from speechbrain.dataio.sampler import ReproducibleRandomSampler
+
+from speechbrain_unlearn.data.dataio import PaddedBatch
+>>> class Toy(torch.nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.lin = torch.nn.Linear(3, 2)
+...     def forward(self, feats, lengths):
+...         return self.lin(feats.mean(1))
+>>> brain = UtteranceBrain({"model": Toy()}, hparams={"loss": CrossEntropy()}, run_opts={"device": "cpu"})
+>>> data = [{"id": f"u{i}", "feats": torch.randn(4, 3), "label": i % 2} for i in range(6)]
+>>> records = brain.score(data, batch_size=4)
+>>> records["pred"].shape, float(records["nll"].mean()) > 0
+((6,), True)
+"""
+
+import logging
+
+import numpy as np
+import speechbrain as sb
+import torch
+from speechbrain.dataio.sampler import ReproducibleRandomSampler
+
+from speechbrain_unlearn.data.dataio import PaddedBatch
+
+logger = logging.getLogger(__name__)
+
+
+class UtteranceBrain(sb.Brain):
+    """Train and score an utterance classifier (Speech Commands or VoxCeleb)."""
+
+    #: hparams key of the learning-rate schedule factory used by ``fit``.
+    annealing_key = "lr_annealing"
+
+    def compute_forward(self, batch, stage):
+        """Class scores ``(batch, n_classes)`` from padded features."""
+        batch = batch.to(self.device)
+        feats, lengths = batch.feats
+        return self.modules.model(feats, lengths)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Mean per-sample loss; at evaluation, record every utterance."""
+        targets = batch.label.to(self.device)
+        losses = self.hparams.loss(predictions, targets)
+        if stage != sb.Stage.TRAIN:
+            log_probs = self.hparams.loss.log_probs(predictions).detach().cpu()
+            self.records["id"].extend(batch.id)
+            self.records["label"].append(targets.cpu())
+            self.records["log_probs"].append(log_probs)
+        return losses.mean()
+
+    def on_fit_start(self):
+        """Make a fresh schedule, then let SpeechBrain set up and recover."""
+        factory = getattr(self.hparams, self.annealing_key, None)
+        self.scheduler = factory() if factory is not None else None
+        super().on_fit_start()
+
+    def on_stage_start(self, stage, epoch=None):
+        """Reset the per-utterance records."""
+        self.records = {"id": [], "label": [], "log_probs": []}
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log, anneal and checkpoint at the end of each epoch."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            self._end_of_epoch(epoch, {"loss": stage_loss}, None)
+        elif stage == sb.Stage.VALID:
+            stats = {"loss": stage_loss, "acc": float(self.collect_records()["correct"].mean())}
+            self._end_of_epoch(epoch, {"loss": self.train_loss}, stats)
+
+    def _end_of_epoch(self, epoch, train_stats, valid_stats):
+        if valid_stats is None and self.valid_epoch_pending:
+            return  # wait for the validation stage of this epoch
+        lr = self.optimizer.param_groups[0]["lr"] if hasattr(self, "optimizer") else None
+        if self.scheduler is not None:
+            _, new_lr = self.scheduler(epoch)
+            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+        logger.info("epoch %s lr %s train %s valid %s", epoch, lr, train_stats, valid_stats)
+        if self.checkpointer is not None:
+            self.checkpointer.save_and_keep_only(meta={"epoch": int(epoch)}, num_to_keep=1)
+
+    def fit(self, epoch_counter, train_set, valid_set=None, **kwargs):
+        """SpeechBrain's ``fit``, remembering whether epochs end with validation."""
+        self.valid_epoch_pending = valid_set is not None
+        return super().fit(epoch_counter, train_set, valid_set, **kwargs)
+
+    def loader_kwargs(self, dataset, batch_size):
+        """Training loader options: padded batches in a seeded, per-epoch shuffle."""
+        sampler = ReproducibleRandomSampler(dataset, seed=int(self.hparams.seed))
+        return {"batch_size": int(batch_size), "collate_fn": PaddedBatch, "sampler": sampler}
+
+    def _train_loader_specifics(self, dataset, loader_kwargs):
+        # SpeechBrain only calls ``set_epoch`` on samplers it made itself.
+        loader_kwargs = super()._train_loader_specifics(dataset, loader_kwargs)
+        if self.train_sampler is None:
+            self.train_sampler = loader_kwargs.get("sampler")
+        return loader_kwargs
+
+    def train_epochs(self, dataset, epochs, batch_size, valid_set=None, counter_name="counter"):
+        """Train for ``epochs`` epochs (resuming from the checkpointer if it has one).
+
+        Arguments
+        ---------
+        dataset : DynamicItemDataset
+            Training items.
+        epochs : int
+            Number of epochs.
+        batch_size : int
+            Minibatch size.
+        valid_set : DynamicItemDataset, optional
+            Scored after every epoch, for the log only.
+        counter_name : str
+            Checkpoint name of the epoch counter.
+        """
+        counter = sb.utils.epoch_loop.EpochCounter(int(epochs))
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable(counter_name, counter)
+        self.train_sampler = None
+        self.fit(
+            counter, dataset, valid_set, progressbar=False,
+            train_loader_kwargs=self.loader_kwargs(dataset, batch_size),
+            valid_loader_kwargs={"batch_size": int(batch_size), "collate_fn": PaddedBatch},
+        )
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Score the model in memory: do not load a checkpoint."""
+
+    def collect_records(self):
+        """The records of the last evaluation as numpy arrays.
+
+        Returns
+        -------
+        dict
+            ``id`` (list), ``label``, ``pred``, ``correct``, ``nll`` (arrays of
+            shape ``(n,)``) and ``log_probs`` ``(n, n_classes)``.
+        """
+        labels = torch.cat(self.records["label"]).numpy()
+        log_probs = torch.cat(self.records["log_probs"]).numpy()
+        pred = log_probs.argmax(axis=1)
+        return {
+            "id": list(self.records["id"]),
+            "label": labels,
+            "pred": pred,
+            "correct": (pred == labels).astype(np.float64),
+            "nll": -log_probs[np.arange(len(labels)), labels],
+            "log_probs": log_probs,
+        }
+
+    def score(self, dataset, batch_size=64):
+        """Evaluate ``dataset`` with the model as it is and return the records."""
+        self.evaluate(
+            dataset, progressbar=False,
+            test_loader_kwargs={"batch_size": batch_size, "collate_fn": PaddedBatch},
+        )
+        return self.collect_records()

@@ -1,0 +1,112 @@
+"""Loading a task's hparams together with a method's, with routed overrides.
+
+A run is configured by two HyperPyYAML files: the task's
+(``recipes/<Task>/hparams/train.yaml``: data, model, training, scenario) and
+the method's (``hparams/<method>.yaml``, given on the command line). They are
+loaded as one document, so a method file may refer to task keys (``<lr>``)
+and the task file to method keys (``<method>`` in ``output_folder``). A
+command-line override ``--key=value`` may name a top-level key of either
+file; any other key is refused with one line naming the closest known keys.
+
+Example
+-------
+>>> import tempfile, os
+>>> tmp = tempfile.mkdtemp()
+>>> task = os.path.join(tmp, "task.yaml"); method = os.path.join(tmp, "method.yaml")
+>>> _ = open(task, "w").write("seed: 1\\nlr: 0.1\\nout: !ref run-<method>-<seed>\\n")
+>>> _ = open(method, "w").write("method: finetune\\nunlearn_lr: !ref <lr> / 10\\n")
+>>> hp = load_hparams(task, method, {"seed": 7})
+>>> hp["out"], hp["unlearn_lr"]
+('run-finetune-7', 0.01)
+>>> load_hparams(task, method, {"sede": 7})
+Traceback (most recent call last):
+...
+speechbrain_unlearn.errors.UnlearnError: unknown key 'sede' (not in task.yaml or method.yaml); did you mean: seed?
+"""
+
+import difflib
+import os
+import re
+
+import yaml
+from hyperpyyaml import load_hyperpyyaml
+
+from speechbrain_unlearn.errors import UnlearnError
+
+_TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:", re.MULTILINE)
+
+
+def top_level_keys(text):
+    """The top-level keys of a YAML mapping, in order.
+
+    Example
+    -------
+    >>> top_level_keys("a: 1\\nb:\\n  c: 2\\n# d: 3\\n")
+    ['a', 'b']
+    """
+    return _TOP_LEVEL_KEY.findall(text)
+
+
+def _read(path, what):
+    if not path or not os.path.isfile(path):
+        raise UnlearnError(f"{what} file {path!r} does not exist; pass e.g. hparams/finetune.yaml")
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def parse_overrides(overrides):
+    """Overrides as a dict, from SpeechBrain's YAML string or a dict."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    try:
+        parsed = yaml.safe_load(overrides)
+    except yaml.YAMLError as err:
+        raise UnlearnError(f"cannot parse the command-line overrides: {err}".splitlines()[0]) from None
+    return parsed or {}
+
+
+def load_hparams(task_file, method_file, overrides=None):
+    """Load the task and method hparams as one namespace.
+
+    Arguments
+    ---------
+    task_file : str
+        The task's hparams file.
+    method_file : str
+        The method's hparams file.
+    overrides : dict or str, optional
+        Values for top-level keys of either file.
+
+    Returns
+    -------
+    dict
+        The loaded hparams (objects instantiated), plus ``hparams_text``
+        (the merged source) and ``overrides`` (what the command line set).
+    """
+    task_text, method_text = _read(task_file, "task hparams"), _read(method_file, "method hparams")
+    task_keys, method_keys = top_level_keys(task_text), top_level_keys(method_text)
+    clash = sorted(set(task_keys) & set(method_keys))
+    if clash:
+        raise UnlearnError(
+            f"{os.path.basename(method_file)} redefines task keys {clash}; override them on the command line instead"
+        )
+    overrides = parse_overrides(overrides)
+    known = task_keys + method_keys
+    for key in overrides:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=3)
+            hint = f"; did you mean: {', '.join(close)}?" if close else f"; known keys: {', '.join(known)}"
+            raise UnlearnError(
+                f"unknown key {key!r} (not in {os.path.basename(task_file)} or {os.path.basename(method_file)}){hint}"
+            )
+    text = task_text.rstrip("\n") + "\n\n" + method_text
+    try:
+        hparams = load_hyperpyyaml(text, overrides)
+    except Exception as err:  # hyperpyyaml raises many types; show the first line only
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UnlearnError(f"cannot load the hparams ({type(err).__name__}): {first}") from None
+    hparams["hparams_text"] = text
+    hparams["overrides"] = overrides
+    return hparams

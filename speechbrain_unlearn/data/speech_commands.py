@@ -1,0 +1,132 @@
+"""Manifests from the Google Speech Commands v0.02 layout.
+
+Reads ``<word>/<speaker>_nohash_<n>.wav`` under ``data_folder`` and assigns
+each clip to a split with the official ``validation_list.txt`` and
+``testing_list.txt`` (every other clip is training data). The same code reads
+the real dataset and the embedded MiniSpeechCommands.
+
+Label sets (``label_set``):
+
+* ``keywords``: only the words in ``keywords``, one class each;
+* ``12class``: the ten-keyword convention: ``keywords`` plus ``_unknown_``
+  (every other word, subsampled per split to the size of an average keyword
+  class) and ``_silence_`` (one-second windows of ``_background_noise_``,
+  as many as an average keyword class; the first 80% of each noise file feeds
+  training, the next 10% validation, the last 10% test);
+* ``all``: every word folder is a class (35 on v0.02).
+
+Example
+-------
+>>> import tempfile
+>>> from speechbrain_unlearn.data.synth import synthesise_speech_commands
+>>> root = synthesise_speech_commands(tempfile.mkdtemp(), words=["yes", "no"], n_speakers=10, repetitions=1)
+>>> splits = prepare_speech_commands(root, label_set="keywords", keywords=["yes", "no"])
+>>> sorted(splits), len(splits["train"]) + len(splits["valid"]) + len(splits["test"])
+(['test', 'train', 'valid'], 20)
+"""
+
+import os
+
+import numpy as np
+
+from speechbrain_unlearn.data.manifest import manifest_row, wav_duration
+from speechbrain_unlearn.errors import UnlearnError
+
+LIST_FILES = ("validation_list.txt", "testing_list.txt")
+NOISE_FOLDER = "_background_noise_"
+UNKNOWN, SILENCE = "_unknown_", "_silence_"
+
+
+def is_speech_commands(folder):
+    """True if ``folder`` holds the two official list files."""
+    return all(os.path.isfile(os.path.join(folder, name)) for name in LIST_FILES)
+
+
+def _read_list(path):
+    with open(path, encoding="utf-8") as fh:
+        return {line.strip() for line in fh if line.strip()}
+
+
+def prepare_speech_commands(data_folder, label_set="keywords", keywords=(), seed=0):
+    """Read the dataset into ``{"train", "valid", "test"}`` lists of manifest rows.
+
+    Arguments
+    ---------
+    data_folder : str
+        Root of Speech Commands v0.02 (or a folder in the same layout).
+    label_set : str
+        ``keywords``, ``12class`` or ``all`` (see the module docstring).
+    keywords : sequence of str
+        The keyword classes for ``keywords`` and ``12class``.
+    seed : int
+        Seed of the ``_unknown_`` subsampling.
+
+    Returns
+    -------
+    dict
+        Split name to list of rows (see :mod:`speechbrain_unlearn.data.manifest`).
+    """
+    if label_set not in ("keywords", "12class", "all"):
+        raise UnlearnError(f"label_set must be keywords, 12class or all, got {label_set!r}")
+    valid_list = _read_list(os.path.join(data_folder, LIST_FILES[0]))
+    test_list = _read_list(os.path.join(data_folder, LIST_FILES[1]))
+    words = sorted(
+        d for d in os.listdir(data_folder)
+        if os.path.isdir(os.path.join(data_folder, d)) and not d.startswith((".", "_"))
+    )
+    if label_set != "all":
+        missing = [k for k in keywords if k not in words]
+        if missing or not keywords:
+            raise UnlearnError(
+                f"keywords {missing or list(keywords)} have no folder in {data_folder}; "
+                f"available words: {', '.join(words)}"
+            )
+    splits = {"train": [], "valid": [], "test": []}
+    unknown = {"train": [], "valid": [], "test": []}
+    for word in words:
+        if label_set == "keywords" and word not in keywords:
+            continue
+        label = word if (label_set == "all" or word in keywords) else UNKNOWN
+        for name in sorted(os.listdir(os.path.join(data_folder, word))):
+            if not name.endswith(".wav"):
+                continue
+            rel = f"{word}/{name}"
+            split = "valid" if rel in valid_list else "test" if rel in test_list else "train"
+            path = os.path.join(data_folder, rel)
+            row = manifest_row(
+                f"{word}-{name[:-4]}", wav_duration(path), path, name.split("_nohash_")[0], label
+            )
+            (unknown if label == UNKNOWN else splits)[split].append(row)
+    if label_set == "12class":
+        rng = np.random.default_rng(seed)
+        for split, rows in splits.items():
+            per_class = max(1, len(rows) // max(1, len(keywords)))
+            pool = unknown[split]
+            keep = sorted(rng.choice(len(pool), size=min(per_class, len(pool)), replace=False)) if pool else []
+            rows.extend(pool[i] for i in keep)
+            rows.extend(_silence_rows(data_folder, split, per_class))
+    if not splits["train"]:
+        raise UnlearnError(f"no training clips found in {data_folder}: is it Speech Commands v0.02?")
+    return splits
+
+
+def _silence_rows(data_folder, split, count, clip_s=1.0):
+    """``count`` one-second ``_silence_`` windows of the background noise files."""
+    folder = os.path.join(data_folder, NOISE_FOLDER)
+    files = sorted(f for f in os.listdir(folder) if f.endswith(".wav")) if os.path.isdir(folder) else []
+    if not files:
+        raise UnlearnError(f"label_set 12class needs {NOISE_FOLDER}/ in {data_folder}")
+    region = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}[split]
+    rows = []
+    for i in range(count):
+        name = files[i % len(files)]
+        path = os.path.join(folder, name)
+        total = wav_duration(path)
+        lo, hi = region[0] * total, region[1] * total - clip_s
+        n_windows = max(1, int(np.ceil(count / len(files))))
+        offset = lo + (hi - lo) * ((i // len(files)) / max(1, n_windows - 1) if n_windows > 1 else 0.0)
+        start = int(max(0.0, offset) * 16000)
+        rows.append(
+            manifest_row(f"{SILENCE}-{split}-{i:05d}", clip_s, path, "noise", SILENCE, start, start + int(clip_s * 16000))
+        )
+    return rows

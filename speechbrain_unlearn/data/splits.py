@@ -1,0 +1,147 @@
+"""Forget/retain splits of a training manifest, for the four scenarios.
+
+* ``sample``: a random ``forget_ratio`` of the utterances, stratified by
+  class (each class loses ``round(forget_ratio * n_class)`` utterances);
+* ``class``: every utterance of ``forget_classes`` (speakers for VoxCeleb,
+  keywords for Speech Commands); the test set is split into retained and
+  forgotten classes;
+* ``speaker``: every utterance of ``forget_speakers``, classes kept (the
+  privacy request against a keyword model);
+* ``list``: the utterance IDs in the text file ``forget_list``.
+
+Empty choices (``forget_classes: []``, ``forget_speakers: []``) are drawn
+with ``seed``. Splits are deterministic given the seed, disjoint and
+exhaustive over the training manifest; invalid requests raise
+:class:`~speechbrain_unlearn.errors.UnlearnError` with one line.
+
+Example
+-------
+>>> rows = [{"ID": f"u{i}", "label": "ab"[i % 2], "spk_id": f"s{i % 5}"} for i in range(40)]
+>>> split = make_split(rows, "sample", seed=1, forget_ratio=0.1)
+>>> len(split.forget), len(split.retain)
+(4, 36)
+>>> make_split(rows, "class", seed=1, forget_classes=["a"]).forget_classes
+['a']
+"""
+
+import dataclasses
+
+import numpy as np
+
+from speechbrain_unlearn.errors import UnlearnError
+
+SCENARIOS = ("sample", "class", "speaker", "list")
+
+
+@dataclasses.dataclass
+class Split:
+    """A forget/retain partition of a training manifest and how it was made."""
+
+    scenario: str
+    forget: list
+    retain: list
+    forget_classes: list = dataclasses.field(default_factory=list)
+    forget_speakers: list = dataclasses.field(default_factory=list)
+
+
+def _choose(rng, candidates, chosen, count, what):
+    """Use ``chosen`` if given (checking it), else draw ``count`` of ``candidates``."""
+    candidates = sorted(candidates)
+    if chosen:
+        unknown = sorted(set(map(str, chosen)) - set(candidates))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise UnlearnError(
+                f"forget_{what} names {len(unknown)} {what} not in the training set: {shown}; "
+                f"available: {', '.join(candidates[:10])}{' ...' if len(candidates) > 10 else ''}"
+            )
+        return sorted(set(map(str, chosen)))
+    if not 0 < count < len(candidates) + (what == "speakers"):
+        raise UnlearnError(f"cannot draw {count} of the {len(candidates)} {what} in the training set")
+    return sorted(rng.choice(candidates, size=count, replace=False).tolist())
+
+
+def make_split(
+    rows,
+    scenario,
+    seed,
+    forget_ratio=0.1,
+    forget_classes=(),
+    forget_speakers=(),
+    forget_list=None,
+    num_forget_classes=1,
+    num_forget_speakers=2,
+):
+    """Partition training ``rows`` into forget and retain sets.
+
+    Arguments
+    ---------
+    rows : list of dict
+        The training manifest (needs ``ID``, ``label`` and ``spk_id``).
+    scenario : str
+        One of :data:`SCENARIOS`.
+    seed : int
+        Seed for every random choice.
+    forget_ratio : float
+        Share of utterances to forget (``sample``), in (0, 1).
+    forget_classes, forget_speakers : sequence of str
+        Explicit choices; empty means draw ``num_forget_*`` with the seed.
+    forget_list : str
+        Path of a file with one utterance ID per line (``list``).
+    num_forget_classes, num_forget_speakers : int
+        How many to draw when no explicit choice is given.
+
+    Returns
+    -------
+    Split
+        The partition; ``forget`` and ``retain`` keep the manifest order.
+    """
+    if scenario not in SCENARIOS:
+        raise UnlearnError(f"scenario must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
+    rng = np.random.default_rng(seed)
+    labels = sorted({r["label"] for r in rows})
+    split = Split(scenario, [], [])
+    if scenario == "sample":
+        if not 0 < float(forget_ratio) < 1:
+            raise UnlearnError(f"forget_ratio must lie in (0, 1), got {forget_ratio}")
+        forget_ids = set()
+        for label in labels:
+            ids = [r["ID"] for r in rows if r["label"] == label]
+            count = int(round(float(forget_ratio) * len(ids)))
+            forget_ids.update(rng.choice(ids, size=count, replace=False).tolist() if count else [])
+    elif scenario == "class":
+        split.forget_classes = _choose(rng, labels, forget_classes, num_forget_classes, "classes")
+        if len(split.forget_classes) >= len(labels):
+            raise UnlearnError(
+                f"forget_classes names all {len(labels)} classes: nothing would be left to classify; forget fewer"
+            )
+        forget_ids = {r["ID"] for r in rows if r["label"] in split.forget_classes}
+    elif scenario == "speaker":
+        speakers = {r["spk_id"] for r in rows if r["spk_id"] != "noise"}
+        split.forget_speakers = _choose(rng, speakers, forget_speakers, num_forget_speakers, "speakers")
+        forget_ids = {r["ID"] for r in rows if r["spk_id"] in split.forget_speakers}
+    else:
+        forget_ids = _read_forget_list(forget_list, {r["ID"] for r in rows})
+    split.forget = [r for r in rows if r["ID"] in forget_ids]
+    split.retain = [r for r in rows if r["ID"] not in forget_ids]
+    if not split.forget:
+        raise UnlearnError(f"the {scenario} scenario selected no utterance to forget; raise forget_ratio or pick other IDs")
+    if not split.retain:
+        raise UnlearnError(f"the {scenario} scenario would forget the whole training set; forget less")
+    return split
+
+
+def _read_forget_list(path, known_ids):
+    """Read a forget list, checking every ID is in the training set."""
+    if not path:
+        raise UnlearnError("scenario list needs forget_list=<file with one utterance ID per line>")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            ids = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    except OSError as err:
+        raise UnlearnError(f"cannot read forget_list {path}: {err.strerror}") from None
+    unknown = [i for i in ids if i not in known_ids]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise UnlearnError(f"forget_list has {len(unknown)} IDs not in the training manifest: {shown}")
+    return set(ids)

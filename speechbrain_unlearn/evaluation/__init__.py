@@ -1,0 +1,1 @@
+"""Evaluation hooks: metrics on the original, reference and unlearned models, and reports."""

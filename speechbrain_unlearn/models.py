@@ -1,0 +1,118 @@
+"""Utterance classifiers built from SpeechBrain's own lobes.
+
+Both tasks use one interface: a module mapping features ``(batch, time,
+n_mels)`` and relative lengths ``(batch,)`` to class scores ``(batch,
+n_classes)``. Mean/variance normalisation per utterance is the module's first
+step, so the whole path from features to scores is one ``nn.Module`` that
+curvature and per-sample-gradient code can treat as a function.
+
+* :class:`CRDNNClassifier`: SpeechBrain's CRDNN, mean-pooled over time, and a
+  linear head giving logits (Speech Commands);
+* :class:`ECAPAClassifier`: SpeechBrain's ECAPA-TDNN embedding and its cosine
+  ``Classifier`` giving cosine scores for the AAM softmax (VoxCeleb).
+
+Example
+-------
+>>> model = ECAPAClassifier(n_mels=24, n_classes=5, channels=[16, 16, 16, 16, 48], lin_neurons=8)
+>>> model(torch.randn(2, 50, 24), torch.ones(2)).shape
+torch.Size([2, 5])
+>>> model.embed(torch.randn(2, 50, 24), torch.ones(2)).shape
+torch.Size([2, 8])
+"""
+
+import torch
+from speechbrain.lobes.models.CRDNN import CRDNN
+from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
+
+
+def length_mask(x, lengths):
+    """A ``(batch, time, 1)`` mask of the valid frames given relative lengths."""
+    steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+    valid = torch.round(lengths * x.shape[1]).clamp(min=1).unsqueeze(1)
+    return (steps < valid).unsqueeze(-1).to(x.dtype)
+
+
+def sentence_norm(x, lengths, std=True, eps=1e-5):
+    """Normalise each utterance to zero mean (and unit variance) over its valid frames.
+
+    Example
+    -------
+    >>> x = sentence_norm(torch.randn(2, 30, 4) * 3 + 1, torch.tensor([1.0, 0.5]))
+    >>> bool(x[0].mean(0).abs().max() < 1e-5)
+    True
+    """
+    mask = length_mask(x, lengths)
+    count = mask.sum(dim=1, keepdim=True)
+    mean = (x * mask).sum(dim=1, keepdim=True) / count
+    out = x - mean
+    if std:
+        var = ((out * mask) ** 2).sum(dim=1, keepdim=True) / count
+        out = out / torch.sqrt(var + eps)
+    return out * mask
+
+
+class CRDNNClassifier(torch.nn.Module):
+    """CRDNN encoder, masked mean pooling over time and a linear head.
+
+    Arguments
+    ---------
+    n_mels : int
+        Feature dimension.
+    n_classes : int
+        Number of output classes.
+    **crdnn_kwargs
+        Passed to :class:`speechbrain.lobes.models.CRDNN.CRDNN`
+        (``dnn_neurons`` sets the pooled dimension).
+
+    Example
+    -------
+    >>> model = CRDNNClassifier(n_mels=20, n_classes=3, cnn_blocks=1, cnn_channels=[4],
+    ...     rnn_layers=1, rnn_neurons=8, dnn_blocks=1, dnn_neurons=8)
+    >>> model(torch.randn(2, 40, 20), torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, n_mels, n_classes, **crdnn_kwargs):
+        super().__init__()
+        crdnn_kwargs.setdefault("dnn_neurons", 512)
+        self.encoder = CRDNN(input_shape=[None, None, n_mels], **crdnn_kwargs)
+        self.head = torch.nn.Linear(crdnn_kwargs["dnn_neurons"], n_classes)
+
+    def embed(self, feats, lengths):
+        """The pooled utterance representation before the head."""
+        hidden = self.encoder(sentence_norm(feats, lengths))
+        mask = length_mask(hidden, lengths)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+
+    def forward(self, feats, lengths):
+        """Class logits ``(batch, n_classes)``."""
+        return self.head(self.embed(feats, lengths))
+
+
+class ECAPAClassifier(torch.nn.Module):
+    """ECAPA-TDNN speaker embedding followed by the cosine classifier.
+
+    Arguments
+    ---------
+    n_mels : int
+        Feature dimension.
+    n_classes : int
+        Number of speakers.
+    lin_neurons : int
+        Embedding dimension.
+    **ecapa_kwargs
+        Passed to :class:`speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN`.
+    """
+
+    def __init__(self, n_mels, n_classes, lin_neurons=192, **ecapa_kwargs):
+        super().__init__()
+        self.embedding = ECAPA_TDNN(n_mels, lin_neurons=lin_neurons, **ecapa_kwargs)
+        self.classifier = Classifier(lin_neurons, out_neurons=n_classes)
+
+    def embed(self, feats, lengths):
+        """Speaker embeddings ``(batch, lin_neurons)``."""
+        return self.embedding(sentence_norm(feats, lengths, std=False), lengths).squeeze(1)
+
+    def forward(self, feats, lengths):
+        """Cosine similarities to the class centres ``(batch, n_classes)``."""
+        return self.classifier(self.embed(feats, lengths).unsqueeze(1)).squeeze(1)

@@ -1,0 +1,299 @@
+"""The stage driver both recipes call.
+
+::
+
+    prepare -> split -> original -> reference -> unlearn -> evaluate -> report
+
+* **prepare**: manifests from ``data_folder`` (real dataset), or from the
+  embedded corpus synthesised into ``cache_folder`` when it is unset;
+* **split**: forget/retain (and, for ``class``, retained/forgotten test) sets,
+  validated before anything is written to ``output_folder``;
+* **original** and **reference**: the model trained on the full training set
+  and the one retrained from scratch on the retain set (same seed, same label
+  encoder), each cached under a key of exactly what it depends on (task
+  hparams, training manifest, seed), resumable from per-epoch checkpoints;
+* **unlearn**: the method's ``Unlearner`` applied to a copy of the original;
+* **evaluate**: accuracies, membership AUC, gaps to the reference;
+* **report**: ``unlearn_results.json``/``.md``, the manifests used, a record
+  of what was removed, and the unlearned model.
+
+Any :class:`~speechbrain_unlearn.errors.UnlearnError` is printed by
+:func:`main` as one ``error:`` line with exit status 2.
+"""
+
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import time
+
+import speechbrain as sb
+import torch
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from speechbrain_unlearn.brain import UtteranceBrain
+from speechbrain_unlearn.config import load_hparams, top_level_keys
+from speechbrain_unlearn.data.dataio import FeatureStore, label_encoder, make_dataset
+from speechbrain_unlearn.data.manifest import COLUMNS, summarise
+from speechbrain_unlearn.data.speech_commands import is_speech_commands
+from speechbrain_unlearn.data.splits import make_split
+from speechbrain_unlearn.data.voxceleb import is_voxceleb
+from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.evaluation.metrics import gaps, model_metrics
+from speechbrain_unlearn.evaluation.report import write_report
+from speechbrain_unlearn.io import digest, load_tensors, read_json, save_tensors, write_csv, write_json
+
+logger = logging.getLogger(__name__)
+
+#: The layout each task reads, and how to recognise it.
+LAYOUTS = {
+    "SpeechCommands": ("Speech Commands v0.02 (validation_list.txt, testing_list.txt)", is_speech_commands),
+    "VoxCeleb": ("VoxCeleb1 (iden_split.txt, wav/)", is_voxceleb),
+}
+#: Task keys that choose what to forget or where to write, not how to train.
+RUN_KEYS = {
+    "output_folder", "cache_folder", "scenario", "forget_ratio", "forget_classes",
+    "forget_speakers", "forget_list", "num_forget_classes", "num_forget_speakers",
+    "retrain_reference", "data_folder",
+}
+
+
+def main(task, task_hparams_file, argv=None):
+    """Run a recipe; print a user error as one line and exit with status 2."""
+    try:
+        return run(task, task_hparams_file, sys.argv[1:] if argv is None else argv)
+    except UnlearnError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(task, task_hparams_file, argv):
+    """Run every stage for ``task`` with the method hparams named in ``argv``.
+
+    Arguments
+    ---------
+    task : str
+        ``SpeechCommands`` or ``VoxCeleb``.
+    task_hparams_file : str
+        The task's hparams (data, model, training, scenario).
+    argv : list of str
+        ``[method.yaml, --key=value, ...]`` plus SpeechBrain run options.
+
+    Returns
+    -------
+    dict
+        The results written to ``unlearn_results.json``.
+    """
+    method_file, run_opts, overrides = sb.parse_arguments(argv)
+    hp = load_hparams(task_hparams_file, method_file, overrides)
+    unlearner_class = hp.get("unlearner")
+    if unlearner_class is None:
+        raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")
+    unlearner_class.check_scenario(hp["scenario"])
+
+    data = prepare_data(task, hp)
+    split = make_split(
+        data["train"], hp["scenario"], hp["seed"], forget_ratio=hp["forget_ratio"],
+        forget_classes=hp["forget_classes"], forget_speakers=hp["forget_speakers"],
+        forget_list=hp["forget_list"], num_forget_classes=hp["num_forget_classes"],
+        num_forget_speakers=hp["num_forget_speakers"],
+    )
+    sets = evaluation_sets(data, split)
+    out = hp["output_folder"]
+    run_on_main(write_run_files, args=[out, hp, data, split, sets])
+    sb.create_experiment_directory(experiment_directory=out, save_env_desc=False)
+
+    encoder = label_encoder(r["label"] for r in data["train"])
+    store = run_on_main_and_get(
+        lambda: FeatureStore(
+            data["train"] + data["valid"] + data["test"], hp["compute_features"],
+            os.path.join(hp["cache_folder"], "features") if hp["cache_features"] else None,
+        )
+    )
+
+    def initial_model():
+        torch.manual_seed(hp["seed"])
+        return hp["model"](n_classes=len(encoder))
+
+    hp["initial_model"] = initial_model
+    train_items = lambda rows: make_dataset(rows, encoder, store, hp["train_crop_frames"])  # noqa: E731
+    eval_items = lambda rows: make_dataset(rows, encoder, store)  # noqa: E731
+    stage = Stages(task, task_hparams_file, hp, run_opts, train_items, eval_items(data["valid"]))
+
+    original, original_meta = stage.trained("original", data["train"])
+    reference = reference_meta = None
+    if hp["retrain_reference"]:
+        reference, reference_meta = stage.trained("reference", split.retain)
+
+    model = initial_model()
+    model.load_state_dict(original.state_dict())
+    ckpt_dir = os.path.join(out, "save", "unlearn")
+    unlearner = unlearner_class(
+        modules={"model": model}, opt_class=hp.get(unlearner_class.opt_key), hparams=hp,
+        run_opts=run_opts, checkpointer=sb.utils.checkpoints.Checkpointer(ckpt_dir, {"model": model}),
+    )
+    logger.info("unlearning with %s on %d forget / %d retain utterances", hp["method"], len(split.forget), len(split.retain))
+    start = time.time()
+    diagnostics = unlearner.unlearn(train_items(split.forget), train_items(split.retain)) or {}
+    unlearn_time = time.time() - start
+    if if_main_process():
+        save_tensors(os.path.join(out, "unlearned_model.pt"), model.state_dict())
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+    scorer = lambda m: UtteranceBrain(modules={"model": m}, hparams=hp, run_opts=run_opts)  # noqa: E731
+    class_scenario = split.scenario == "class"
+    metrics = {}
+    for name, trained in (("original", original), ("unlearned", model), ("retrained", reference)):
+        if trained is not None:
+            brain = scorer(trained)
+            records = {s: brain.score(eval_items(rows), hp["eval_batch_size"]) for s, rows in sets.items()}
+            metrics[name] = model_metrics(records, class_scenario)
+
+    results = {
+        "task": task, "method": hp["method"], "scenario": split.scenario, "seed": int(hp["seed"]),
+        "sizes": {"train": len(data["train"]), "forget": len(split.forget), "retain": len(split.retain),
+                  "test": len(sets["test"])},
+        "metrics": metrics,
+        "gap_to_retrain": gaps(metrics["unlearned"], metrics["retrained"]) if reference is not None else None,
+        "gap_original_to_retrain": gaps(metrics["original"], metrics["retrained"]) if reference is not None else None,
+        "time_s": {"train": original_meta["time_s"], "retrain": reference_meta["time_s"] if reference_meta else None,
+                   "unlearn": round(unlearn_time, 3)},
+        "speedup_vs_retrain": round(reference_meta["time_s"] / max(unlearn_time, 1e-9), 3) if reference_meta else None,
+        "forget_classes": split.forget_classes, "forget_speakers": split.forget_speakers,
+        "cached": {"original": original_meta["cached"], "reference": bool(reference_meta and reference_meta["cached"])},
+        "method_diagnostics": diagnostics,
+        "data": data["source"],
+    }
+    if if_main_process():
+        table = write_report(out, results)
+        write_json(os.path.join(out, "forget_record.json"), forget_record(split, results, original, model))
+        print(table)
+    return results
+
+
+def run_on_main_and_get(build):
+    """Build on the main process first (filling caches), then everywhere."""
+    run_on_main(build)
+    return build()
+
+
+def prepare_data(task, hp):
+    """Manifests of the real dataset at ``data_folder`` or of the embedded corpus."""
+    layout, recognise = LAYOUTS[task]
+    folder = hp["data_folder"]
+    if not folder:
+        start = time.time()
+        root = run_on_main_and_get(lambda: hp["embedded_corpus"](os.path.join(hp["cache_folder"], "corpora")))
+        print(f"data_folder is unset: using the embedded corpus {root} ({time.time() - start:.1f} s)")
+        source = {"folder": root, "embedded": True}
+    else:
+        if not os.path.isdir(folder):
+            raise UnlearnError(f"data_folder {folder} does not exist; point it at a {layout} folder or leave it empty")
+        if not recognise(folder):
+            other = [t for t, (_, rec) in LAYOUTS.items() if t != task and rec(folder)]
+            hint = f"it is a {other[0]} folder: use recipes/{other[0]}/unlearn.py" if other else "it is in no known layout"
+            raise UnlearnError(f"data_folder {folder} is not in the {layout} layout; {hint}")
+        root, source = folder, {"folder": os.path.abspath(folder), "embedded": False}
+    data = hp["prepare"](root)
+    data["source"] = {**source, **{s: summarise(data[s]) for s in ("train", "valid", "test")}}
+    return data
+
+
+def evaluation_sets(data, split):
+    """The sets every model is scored on (test = test utterances of retained classes)."""
+    sets = {"retain": split.retain, "forget": split.forget}
+    if split.scenario == "class":
+        sets["test"] = [r for r in data["test"] if r["label"] not in split.forget_classes]
+        sets["forget_test"] = [r for r in data["test"] if r["label"] in split.forget_classes]
+    else:
+        sets["test"] = data["test"]
+    return sets
+
+
+def write_run_files(out, hp, data, split, sets):
+    """The manifests and merged hparams of this run, in ``out``."""
+    os.makedirs(out, exist_ok=True)
+    for name, rows in (("train", data["train"]), ("valid", data["valid"]), ("forget", split.forget),
+                       ("retain", split.retain)):
+        write_csv(os.path.join(out, f"{name}.csv"), rows, COLUMNS)
+    if split.scenario == "class":
+        write_csv(os.path.join(out, "test_retained.csv"), sets["test"], COLUMNS)
+        write_csv(os.path.join(out, "test_forgotten.csv"), sets["forget_test"], COLUMNS)
+    write_csv(os.path.join(out, "test.csv"), data["test"], COLUMNS)
+    with open(os.path.join(out, "hyperparams.yaml"), "w", encoding="utf-8") as fh:
+        fh.write(hp["hparams_text"])
+        fh.write(f"\n# command-line overrides: {hp['overrides']}\n")
+
+
+def state_hash(model):
+    """SHA-256 of a model's parameters and buffers, for the removal record."""
+    sha = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        sha.update(name.encode())
+        sha.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return sha.hexdigest()
+
+
+def forget_record(split, results, original, unlearned):
+    """What was removed, how, and from which model: IDs, hashes, method."""
+    ids = sorted(r["ID"] for r in split.forget)
+    return {
+        "scenario": split.scenario, "method": results["method"], "seed": results["seed"],
+        "forget_ids": ids, "forget_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        "forget_classes": split.forget_classes, "forget_speakers": split.forget_speakers,
+        "original_model_sha256": state_hash(original), "unlearned_model_sha256": state_hash(unlearned),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+class Stages:
+    """Training of the cached original and reference models."""
+
+    def __init__(self, task, task_hparams_file, hp, run_opts, train_items, valid_set):
+        self.task, self.hp, self.run_opts = task, hp, run_opts
+        self.train_items, self.valid_set = train_items, valid_set
+        with open(task_hparams_file, encoding="utf-8") as fh:
+            task_text = fh.read()
+        task_keys = set(top_level_keys(task_text)) - RUN_KEYS
+        self.config = {
+            "task_text": task_text,
+            "overrides": {k: v for k, v in hp["overrides"].items() if k in task_keys},
+        }
+
+    def trained(self, name, rows):
+        """The model trained from scratch on ``rows``, from the cache if it is there.
+
+        The cache key covers the task hparams (text and overrides other than
+        :data:`RUN_KEYS`) and the training rows, so a changed setting never
+        reuses a stale model; the cached files are never written again.
+        """
+        hp = self.hp
+        key = digest({**self.config, "rows": [[r["ID"], r["label"], r["wav"], r["start"], r["stop"]] for r in rows]})
+        folder = os.path.join(hp["cache_folder"], "models", self.task, f"{name}-{key}")
+        model = hp["initial_model"]()
+        model_path, meta_path = os.path.join(folder, "model.pt"), os.path.join(folder, "meta.json")
+        if os.path.exists(model_path) and os.path.exists(meta_path):
+            model.load_state_dict(load_tensors(model_path))
+            logger.info("%s model loaded from the cache %s", name, folder)
+            return model, {**read_json(meta_path), "cached": True}
+        ckpt_dir = os.path.join(folder, "ckpt")
+        brain = UtteranceBrain(
+            modules={"model": model}, opt_class=hp["opt_class"], hparams=hp, run_opts=self.run_opts,
+            checkpointer=sb.utils.checkpoints.Checkpointer(ckpt_dir, {"model": model}),
+        )
+        resumed = brain.checkpointer.find_checkpoint() is not None
+        logger.info("training the %s model on %d utterances (%s)", name, len(rows), folder)
+        torch.manual_seed(hp["seed"])
+        start = time.time()
+        brain.train_epochs(self.train_items(rows), hp["number_of_epochs"], hp["batch_size"])
+        elapsed = time.time() - start
+        valid_acc = float(brain.score(self.valid_set, hp["eval_batch_size"])["correct"].mean())
+        meta = {"time_s": round(elapsed, 3), "epochs": int(hp["number_of_epochs"]), "utterances": len(rows),
+                "valid_acc": round(valid_acc, 4), "resumed": resumed}
+        logger.info("%s model: %.1f s, valid accuracy %.4f", name, elapsed, valid_acc)
+        if if_main_process():
+            save_tensors(model_path, model.state_dict())
+            write_json(meta_path, meta)
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        return model, {**meta, "cached": False}
