@@ -139,7 +139,10 @@ class UtteranceBrain(sb.Brain):
             self.checkpointer.add_recoverable(counter_name, counter)
         self.train_sampler = None
         self.fit(
-            counter, dataset, valid_set, progressbar=False,
+            counter,
+            dataset,
+            valid_set,
+            progressbar=False,
             train_loader_kwargs=self.loader_kwargs(dataset, batch_size),
             valid_loader_kwargs={"batch_size": int(batch_size), "collate_fn": PaddedBatch},
         )
@@ -171,7 +174,8 @@ class UtteranceBrain(sb.Brain):
     def score(self, dataset, batch_size=64):
         """Evaluate ``dataset`` with the model as it is and return the records."""
         self.evaluate(
-            dataset, progressbar=False,
+            dataset,
+            progressbar=False,
             test_loader_kwargs={"batch_size": batch_size, "collate_fn": PaddedBatch},
         )
         return self.collect_records()

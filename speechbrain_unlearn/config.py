@@ -1,4 +1,4 @@
-"""Loading a task's hparams together with a method's, with routed overrides.
+r"""Loading a task's hparams together with a method's, with routed overrides.
 
 A run is configured by two HyperPyYAML files: the task's
 (``recipes/<Task>/hparams/train.yaml``: data, model, training, scenario) and
@@ -13,8 +13,8 @@ Example
 >>> import tempfile, os
 >>> tmp = tempfile.mkdtemp()
 >>> task = os.path.join(tmp, "task.yaml"); method = os.path.join(tmp, "method.yaml")
->>> _ = open(task, "w").write("seed: 1\\nlr: 0.1\\nout: !ref run-<method>-<seed>\\n")
->>> _ = open(method, "w").write("method: finetune\\nunlearn_lr: !ref <lr> / 10\\n")
+>>> _ = open(task, "w").write("seed: 1\nlr: 0.1\nout: !ref run-<method>-<seed>\n")
+>>> _ = open(method, "w").write("method: finetune\nunlearn_lr: !ref <lr> / 10\n")
 >>> hp = load_hparams(task, method, {"seed": 7})
 >>> hp["out"], hp["unlearn_lr"]
 ('run-finetune-7', 0.01)
@@ -37,11 +37,11 @@ _TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:", re.MULTILINE)
 
 
 def top_level_keys(text):
-    """The top-level keys of a YAML mapping, in order.
+    r"""The top-level keys of a YAML mapping, in order.
 
     Example
     -------
-    >>> top_level_keys("a: 1\\nb:\\n  c: 2\\n# d: 3\\n")
+    >>> top_level_keys("a: 1\nb:\n  c: 2\n# d: 3\n")
     ['a', 'b']
     """
     return _TOP_LEVEL_KEY.findall(text)

@@ -53,9 +53,17 @@ LAYOUTS = {
 }
 #: Task keys that choose what to forget or where to write, not how to train.
 RUN_KEYS = {
-    "output_folder", "cache_folder", "scenario", "forget_ratio", "forget_classes",
-    "forget_speakers", "forget_list", "num_forget_classes", "num_forget_speakers",
-    "retrain_reference", "data_folder",
+    "output_folder",
+    "cache_folder",
+    "scenario",
+    "forget_ratio",
+    "forget_classes",
+    "forget_speakers",
+    "forget_list",
+    "num_forget_classes",
+    "num_forget_speakers",
+    "retrain_reference",
+    "data_folder",
 }
 
 
@@ -94,9 +102,14 @@ def run(task, task_hparams_file, argv):
 
     data = prepare_data(task, hp)
     split = make_split(
-        data["train"], hp["scenario"], hp["seed"], forget_ratio=hp["forget_ratio"],
-        forget_classes=hp["forget_classes"], forget_speakers=hp["forget_speakers"],
-        forget_list=hp["forget_list"], num_forget_classes=hp["num_forget_classes"],
+        data["train"],
+        hp["scenario"],
+        hp["seed"],
+        forget_ratio=hp["forget_ratio"],
+        forget_classes=hp["forget_classes"],
+        forget_speakers=hp["forget_speakers"],
+        forget_list=hp["forget_list"],
+        num_forget_classes=hp["num_forget_classes"],
         num_forget_speakers=hp["num_forget_speakers"],
     )
     sets = evaluation_sets(data, split)
@@ -107,7 +120,8 @@ def run(task, task_hparams_file, argv):
     encoder = label_encoder(r["label"] for r in data["train"])
     store = run_on_main_and_get(
         lambda: FeatureStore(
-            data["train"] + data["valid"] + data["test"], hp["compute_features"],
+            data["train"] + data["valid"] + data["test"],
+            hp["compute_features"],
             os.path.join(hp["cache_folder"], "features") if hp["cache_features"] else None,
         )
     )
@@ -130,10 +144,15 @@ def run(task, task_hparams_file, argv):
     model.load_state_dict(original.state_dict())
     ckpt_dir = os.path.join(out, "save", "unlearn")
     unlearner = unlearner_class(
-        modules={"model": model}, opt_class=hp.get(unlearner_class.opt_key), hparams=hp,
-        run_opts=run_opts, checkpointer=sb.utils.checkpoints.Checkpointer(ckpt_dir, {"model": model}),
+        modules={"model": model},
+        opt_class=hp.get(unlearner_class.opt_key),
+        hparams=hp,
+        run_opts=run_opts,
+        checkpointer=sb.utils.checkpoints.Checkpointer(ckpt_dir, {"model": model}),
     )
-    logger.info("unlearning with %s on %d forget / %d retain utterances", hp["method"], len(split.forget), len(split.retain))
+    logger.info(
+        "unlearning with %s on %d forget / %d retain utterances", hp["method"], len(split.forget), len(split.retain)
+    )
     start = time.time()
     diagnostics = unlearner.unlearn(train_items(split.forget), train_items(split.retain)) or {}
     unlearn_time = time.time() - start
@@ -151,16 +170,27 @@ def run(task, task_hparams_file, argv):
             metrics[name] = model_metrics(records, class_scenario)
 
     results = {
-        "task": task, "method": hp["method"], "scenario": split.scenario, "seed": int(hp["seed"]),
-        "sizes": {"train": len(data["train"]), "forget": len(split.forget), "retain": len(split.retain),
-                  "test": len(sets["test"])},
+        "task": task,
+        "method": hp["method"],
+        "scenario": split.scenario,
+        "seed": int(hp["seed"]),
+        "sizes": {
+            "train": len(data["train"]),
+            "forget": len(split.forget),
+            "retain": len(split.retain),
+            "test": len(sets["test"]),
+        },
         "metrics": metrics,
         "gap_to_retrain": gaps(metrics["unlearned"], metrics["retrained"]) if reference is not None else None,
         "gap_original_to_retrain": gaps(metrics["original"], metrics["retrained"]) if reference is not None else None,
-        "time_s": {"train": original_meta["time_s"], "retrain": reference_meta["time_s"] if reference_meta else None,
-                   "unlearn": round(unlearn_time, 3)},
+        "time_s": {
+            "train": original_meta["time_s"],
+            "retrain": reference_meta["time_s"] if reference_meta else None,
+            "unlearn": round(unlearn_time, 3),
+        },
         "speedup_vs_retrain": round(reference_meta["time_s"] / max(unlearn_time, 1e-9), 3) if reference_meta else None,
-        "forget_classes": split.forget_classes, "forget_speakers": split.forget_speakers,
+        "forget_classes": split.forget_classes,
+        "forget_speakers": split.forget_speakers,
         "cached": {"original": original_meta["cached"], "reference": bool(reference_meta and reference_meta["cached"])},
         "method_diagnostics": diagnostics,
         "data": data["source"],
@@ -173,8 +203,9 @@ def run(task, task_hparams_file, argv):
 
 
 def run_on_main_and_get(build):
-    """Build on the main process first (filling caches), then everywhere."""
-    run_on_main(build)
+    """Build on the main process first (filling caches), then on the others."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        run_on_main(build)
     return build()
 
 
@@ -192,7 +223,9 @@ def prepare_data(task, hp):
             raise UnlearnError(f"data_folder {folder} does not exist; point it at a {layout} folder or leave it empty")
         if not recognise(folder):
             other = [t for t, (_, rec) in LAYOUTS.items() if t != task and rec(folder)]
-            hint = f"it is a {other[0]} folder: use recipes/{other[0]}/unlearn.py" if other else "it is in no known layout"
+            hint = (
+                f"it is a {other[0]} folder: use recipes/{other[0]}/unlearn.py" if other else "it is in no known layout"
+            )
             raise UnlearnError(f"data_folder {folder} is not in the {layout} layout; {hint}")
         root, source = folder, {"folder": os.path.abspath(folder), "embedded": False}
     data = hp["prepare"](root)
@@ -214,8 +247,12 @@ def evaluation_sets(data, split):
 def write_run_files(out, hp, data, split, sets):
     """The manifests and merged hparams of this run, in ``out``."""
     os.makedirs(out, exist_ok=True)
-    for name, rows in (("train", data["train"]), ("valid", data["valid"]), ("forget", split.forget),
-                       ("retain", split.retain)):
+    for name, rows in (
+        ("train", data["train"]),
+        ("valid", data["valid"]),
+        ("forget", split.forget),
+        ("retain", split.retain),
+    ):
         write_csv(os.path.join(out, f"{name}.csv"), rows, COLUMNS)
     if split.scenario == "class":
         write_csv(os.path.join(out, "test_retained.csv"), sets["test"], COLUMNS)
@@ -239,10 +276,15 @@ def forget_record(split, results, original, unlearned):
     """What was removed, how, and from which model: IDs, hashes, method."""
     ids = sorted(r["ID"] for r in split.forget)
     return {
-        "scenario": split.scenario, "method": results["method"], "seed": results["seed"],
-        "forget_ids": ids, "forget_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
-        "forget_classes": split.forget_classes, "forget_speakers": split.forget_speakers,
-        "original_model_sha256": state_hash(original), "unlearned_model_sha256": state_hash(unlearned),
+        "scenario": split.scenario,
+        "method": results["method"],
+        "seed": results["seed"],
+        "forget_ids": ids,
+        "forget_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        "forget_classes": split.forget_classes,
+        "forget_speakers": split.forget_speakers,
+        "original_model_sha256": state_hash(original),
+        "unlearned_model_sha256": state_hash(unlearned),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -279,7 +321,10 @@ class Stages:
             return model, {**read_json(meta_path), "cached": True}
         ckpt_dir = os.path.join(folder, "ckpt")
         brain = UtteranceBrain(
-            modules={"model": model}, opt_class=hp["opt_class"], hparams=hp, run_opts=self.run_opts,
+            modules={"model": model},
+            opt_class=hp["opt_class"],
+            hparams=hp,
+            run_opts=self.run_opts,
             checkpointer=sb.utils.checkpoints.Checkpointer(ckpt_dir, {"model": model}),
         )
         resumed = brain.checkpointer.find_checkpoint() is not None
@@ -289,8 +334,13 @@ class Stages:
         brain.train_epochs(self.train_items(rows), hp["number_of_epochs"], hp["batch_size"])
         elapsed = time.time() - start
         valid_acc = float(brain.score(self.valid_set, hp["eval_batch_size"])["correct"].mean())
-        meta = {"time_s": round(elapsed, 3), "epochs": int(hp["number_of_epochs"]), "utterances": len(rows),
-                "valid_acc": round(valid_acc, 4), "resumed": resumed}
+        meta = {
+            "time_s": round(elapsed, 3),
+            "epochs": int(hp["number_of_epochs"]),
+            "utterances": len(rows),
+            "valid_acc": round(valid_acc, 4),
+            "resumed": resumed,
+        }
         logger.info("%s model: %.1f s, valid accuracy %.4f", name, elapsed, valid_acc)
         if if_main_process():
             save_tensors(model_path, model.state_dict())

@@ -30,6 +30,10 @@ def tiny_vc(corpus_cache):
 
 def run_recipe(task, method, *args, cwd=None):
     """Run ``recipes/<task>/unlearn.py hparams/<method>.yaml args`` in a subprocess."""
-    cmd = [sys.executable, os.path.join(ROOT, "recipes", task, "unlearn.py"),
-           os.path.join(ROOT, "hparams", f"{method}.yaml"), *args]
+    cmd = [
+        sys.executable,
+        os.path.join(ROOT, "recipes", task, "unlearn.py"),
+        os.path.join(ROOT, "hparams", f"{method}.yaml"),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, timeout=900)

@@ -38,7 +38,8 @@ def test_every_method_config_loads(name):
     if not name.endswith(".yaml"):
         return
     for task in ("SpeechCommands", "VoxCeleb"):
-        hp = load_hparams(os.path.join(ROOT, "recipes", task, "hparams", "train.yaml"),
-                          os.path.join(ROOT, "hparams", name))
+        hp = load_hparams(
+            os.path.join(ROOT, "recipes", task, "hparams", "train.yaml"), os.path.join(ROOT, "hparams", name)
+        )
         assert hp["method"] == name[:-5]
         assert hasattr(hp["unlearner"], "unlearn")

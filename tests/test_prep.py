@@ -57,8 +57,14 @@ def test_speech_commands_errors(tiny_sc, tmp_path):
 
 
 def test_other_settings_corpus_reads_without_code_changes(tmp_path):
-    root = synthesise_speech_commands(str(tmp_path), words=["left", "right"], n_speakers=6, repetitions=1,
-                                      validation_percentage=20, testing_percentage=20)
+    root = synthesise_speech_commands(
+        str(tmp_path),
+        words=["left", "right"],
+        n_speakers=6,
+        repetitions=1,
+        validation_percentage=20,
+        testing_percentage=20,
+    )
     splits = prepare_speech_commands(root, "keywords", ["left", "right"])
     assert [len(splits[s]) for s in ("train", "valid", "test")] == [8, 2, 2]
 

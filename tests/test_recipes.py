@@ -7,10 +7,23 @@ import pytest
 from tests.conftest import run_recipe
 
 TINY = {
-    "SpeechCommands": ["--n_speakers=10", "--repetitions=2", "--keywords=[yes, no, up]", "--number_of_epochs=2",
-                       "--cnn_channels=[4]", "--rnn_neurons=8", "--dnn_neurons=8"],
-    "VoxCeleb": ["--n_speakers=4", "--n_videos=4", "--utterances_per_video=2", "--number_of_epochs=1",
-                 "--channels=[8, 8, 8, 8, 24]", "--emb_dim=8"],
+    "SpeechCommands": [
+        "--n_speakers=10",
+        "--repetitions=2",
+        "--keywords=[yes, no, up]",
+        "--number_of_epochs=2",
+        "--cnn_channels=[4]",
+        "--rnn_neurons=8",
+        "--dnn_neurons=8",
+    ],
+    "VoxCeleb": [
+        "--n_speakers=4",
+        "--n_videos=4",
+        "--utterances_per_video=2",
+        "--number_of_epochs=1",
+        "--channels=[8, 8, 8, 8, 24]",
+        "--emb_dim=8",
+    ],
 }
 CONTRACT_METRICS = {"test_acc", "retain_acc", "forget_acc", "mia_auc"}
 
@@ -25,10 +38,17 @@ def tiny_run(task, method, cache, out, *extra):
     return run_recipe(task, method, *args)
 
 
-@pytest.mark.parametrize("task,scenario", [
-    ("SpeechCommands", "sample"), ("SpeechCommands", "class"), ("SpeechCommands", "speaker"),
-    ("VoxCeleb", "sample"), ("VoxCeleb", "class"), ("VoxCeleb", "speaker"),
-])
+@pytest.mark.parametrize(
+    "task,scenario",
+    [
+        ("SpeechCommands", "sample"),
+        ("SpeechCommands", "class"),
+        ("SpeechCommands", "speaker"),
+        ("VoxCeleb", "sample"),
+        ("VoxCeleb", "class"),
+        ("VoxCeleb", "speaker"),
+    ],
+)
 def test_recipe_end_to_end(task, scenario, cache, tmp_path):
     out = tmp_path / "run"
     proc = tiny_run(task, "finetune", cache, out, f"--scenario={scenario}")
@@ -47,8 +67,14 @@ def test_recipe_end_to_end(task, scenario, cache, tmp_path):
     assert set(gap) == CONTRACT_METRICS | {"avg"}
     assert gap["avg"] == pytest.approx(sum(gap[k] for k in CONTRACT_METRICS) / 4, abs=1e-5)
     assert set(results["time_s"]) == {"train", "retrain", "unlearn"} and results["speedup_vs_retrain"] > 0
-    for name in ("unlearn_results.md", "forget.csv", "retain.csv", "test.csv", "unlearned_model.pt",
-                 "forget_record.json"):
+    for name in (
+        "unlearn_results.md",
+        "forget.csv",
+        "retain.csv",
+        "test.csv",
+        "unlearned_model.pt",
+        "forget_record.json",
+    ):
         assert (out / name).exists(), name
     record = json.loads((out / "forget_record.json").read_text())
     assert len(record["forget_ids"]) == results["sizes"]["forget"]
@@ -62,7 +88,9 @@ def test_list_scenario_and_cache_reuse(cache, tmp_path):
     forget = [line.split(",")[0] for line in (first / "train.csv").read_text().splitlines()[1:4]]
     (tmp_path / "ids.txt").write_text("\n".join(forget) + "\n")
     out = tmp_path / "list"
-    proc = tiny_run("SpeechCommands", "finetune", cache, out, "--scenario=list", f"--forget_list={tmp_path / 'ids.txt'}")
+    proc = tiny_run(
+        "SpeechCommands", "finetune", cache, out, "--scenario=list", f"--forget_list={tmp_path / 'ids.txt'}"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "unlearn_results.json").read_text())
     assert results["sizes"]["forget"] == 3
@@ -87,16 +115,23 @@ def test_real_layout_folder(tmp_path, tiny_vc, cache):
     assert json.loads((out / "unlearn_results.json").read_text())["data"]["embedded"] is False
 
 
-@pytest.mark.parametrize("task,args,message", [
-    ("VoxCeleb", ["--data_folder=/nonexistent/vox"], "does not exist"),
-    ("SpeechCommands", ["--data_folder={tmp}"], "not in the Speech Commands v0.02 layout"),
-    ("SpeechCommands", ["--data_folder={vc}"], "it is a VoxCeleb folder"),
-    ("SpeechCommands", ["--forget_ratio=1.5"], "forget_ratio must lie in (0, 1)"),
-    ("SpeechCommands", ["--forget_ratio=0.001"], "selected no utterance"),
-    ("SpeechCommands", ["--scenario=class", "--forget_classes=[yes, no, up]"], "names all 3 classes"),
-    ("SpeechCommands", ["--scenario=list", "--forget_list={ids}"], "2 IDs not in the training manifest: ghost-1, ghost-2"),
-    ("VoxCeleb", ["--forget_ration=0.2"], "unknown key 'forget_ration'"),
-])
+@pytest.mark.parametrize(
+    "task,args,message",
+    [
+        ("VoxCeleb", ["--data_folder=/nonexistent/vox"], "does not exist"),
+        ("SpeechCommands", ["--data_folder={tmp}"], "not in the Speech Commands v0.02 layout"),
+        ("SpeechCommands", ["--data_folder={vc}"], "it is a VoxCeleb folder"),
+        ("SpeechCommands", ["--forget_ratio=1.5"], "forget_ratio must lie in (0, 1)"),
+        ("SpeechCommands", ["--forget_ratio=0.001"], "selected no utterance"),
+        ("SpeechCommands", ["--scenario=class", "--forget_classes=[yes, no, up]"], "names all 3 classes"),
+        (
+            "SpeechCommands",
+            ["--scenario=list", "--forget_list={ids}"],
+            "2 IDs not in the training manifest: ghost-1, ghost-2",
+        ),
+        ("VoxCeleb", ["--forget_ration=0.2"], "unknown key 'forget_ration'"),
+    ],
+)
 def test_bad_input_answers_in_one_line(task, args, message, tmp_path, tiny_vc, cache):
     (tmp_path / "ids.txt").write_text("ghost-1\nghost-2\n")
     args = [a.format(tmp=tmp_path, vc=tiny_vc, ids=tmp_path / "ids.txt") for a in args]

@@ -7,21 +7,21 @@ import pytest
 from speechbrain_unlearn.data.splits import make_split
 from speechbrain_unlearn.errors import UnlearnError
 
-ROWS = [
-    {"ID": f"u{i:03d}", "label": f"c{i % 4}", "spk_id": f"s{i % 7}"}
-    for i in range(4 * 37)
-]
+ROWS = [{"ID": f"u{i:03d}", "label": f"c{i % 4}", "spk_id": f"s{i % 7}"} for i in range(4 * 37)]
 
 
 def ids(rows):
     return [r["ID"] for r in rows]
 
 
-@pytest.mark.parametrize("scenario,kwargs", [
-    ("sample", {"forget_ratio": 0.1}),
-    ("class", {}),
-    ("speaker", {}),
-])
+@pytest.mark.parametrize(
+    "scenario,kwargs",
+    [
+        ("sample", {"forget_ratio": 0.1}),
+        ("class", {}),
+        ("speaker", {}),
+    ],
+)
 def test_partition_properties(scenario, kwargs):
     split = make_split(ROWS, scenario, seed=3, **kwargs)
     assert not set(ids(split.forget)) & set(ids(split.retain))
@@ -59,17 +59,20 @@ def test_list_scenario(tmp_path):
         make_split(ROWS, "list", seed=0, forget_list=str(path))
 
 
-@pytest.mark.parametrize("scenario,kwargs,message", [
-    ("sample", {"forget_ratio": 0.0}, r"forget_ratio must lie in \(0, 1\)"),
-    ("sample", {"forget_ratio": 1.0}, r"forget_ratio must lie in \(0, 1\)"),
-    ("sample", {"forget_ratio": 0.001}, "selected no utterance"),
-    ("class", {"forget_classes": ["c0", "c1", "c2", "c3"]}, "names all 4 classes"),
-    ("class", {"forget_classes": ["c9"]}, "not in the training set: c9"),
-    ("speaker", {"forget_speakers": ["x"]}, "not in the training set: x"),
-    ("list", {}, "needs forget_list"),
-    ("list", {"forget_list": "/nonexistent/file"}, "cannot read forget_list"),
-    ("shard", {}, "scenario must be one of"),
-])
+@pytest.mark.parametrize(
+    "scenario,kwargs,message",
+    [
+        ("sample", {"forget_ratio": 0.0}, r"forget_ratio must lie in \(0, 1\)"),
+        ("sample", {"forget_ratio": 1.0}, r"forget_ratio must lie in \(0, 1\)"),
+        ("sample", {"forget_ratio": 0.001}, "selected no utterance"),
+        ("class", {"forget_classes": ["c0", "c1", "c2", "c3"]}, "names all 4 classes"),
+        ("class", {"forget_classes": ["c9"]}, "not in the training set: c9"),
+        ("speaker", {"forget_speakers": ["x"]}, "not in the training set: x"),
+        ("list", {}, "needs forget_list"),
+        ("list", {"forget_list": "/nonexistent/file"}, "cannot read forget_list"),
+        ("shard", {}, "scenario must be one of"),
+    ],
+)
 def test_bad_requests(scenario, kwargs, message):
     with pytest.raises(UnlearnError, match=message):
         make_split(ROWS, scenario, seed=0, **kwargs)

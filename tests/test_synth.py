@@ -24,7 +24,9 @@ def tree_digest(root):
 
 
 def test_speech_commands_layout(tiny_sc):
-    words = sorted(d for d in os.listdir(tiny_sc) if not d.startswith((".", "_")) and os.path.isdir(os.path.join(tiny_sc, d)))
+    words = sorted(
+        d for d in os.listdir(tiny_sc) if not d.startswith((".", "_")) and os.path.isdir(os.path.join(tiny_sc, d))
+    )
     assert words == sorted(TINY_SC["words"])
     clips = [f"{w}/{f}" for w in words for f in os.listdir(os.path.join(tiny_sc, w))]
     assert len(clips) == 3 * 10 * 2
@@ -48,7 +50,7 @@ def test_voxceleb_layout(tiny_vc):
         lines = [line.split() for line in fh]
     assert len(lines) == 4 * 4 * 2
     assert {label for label, _ in lines} == {"1", "2", "3"}
-    for label, rel in lines:
+    for _, rel in lines:
         spk, video, name = rel.split("/")
         assert spk.startswith("id") and len(video) == 11 and name.endswith(".wav")
         assert 1.5 <= wav_duration(os.path.join(tiny_vc, "wav", rel)) <= 4.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Unlearning recipe for keyword spotting on Speech Commands v0.02.
+r"""Unlearning recipe for keyword spotting on Speech Commands v0.02.
 
 Trains (or loads from the cache) a CRDNN keyword classifier on the full
 training set and a reference retrained without the forget set, applies the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Unlearning recipe for speaker identification on VoxCeleb1.
+r"""Unlearning recipe for speaker identification on VoxCeleb1.
 
 Trains (or loads from the cache) an ECAPA-TDNN speaker classifier on the full
 training set and a reference retrained without the forget set, applies the

@@ -1,0 +1,1 @@
+"""Data: embedded corpora, manifests of the real layouts, forget/retain splits."""

@@ -87,8 +87,8 @@ class FeatureStore:
         self.compute_features = compute_features
         self.table = None
         if cache_folder is not None:
-            settings = {k: v for k, v in vars(compute_features).items() if isinstance(v, (int, float, str, bool))}
-            key = digest([[r["ID"], r["wav"], r["start"], r["stop"]] for r in rows] + [settings, repr(compute_features)])
+            rows_key = [[r["ID"], r["wav"], r["start"], r["stop"]] for r in rows]
+            key = digest([rows_key, module_settings(compute_features)])
             path = os.path.join(cache_folder, f"features-{key}.pt")
             if os.path.exists(path):
                 self.table = load_tensors(path)
@@ -106,6 +106,28 @@ class FeatureStore:
         if self.table is not None:
             return self.table[utt_id]
         return self._compute(utt_id)
+
+
+_RUNTIME_FLAGS = {"training", "first_call"}  # attributes that change when a module is used
+
+
+def module_settings(module):
+    """The public scalar settings of a module and its sub-modules, for cache keys.
+
+    Example
+    -------
+    >>> module_settings(Fbank(n_mels=40)) == module_settings(Fbank(n_mels=80))
+    False
+    """
+    plain = (int, float, str, bool, type(None))
+    settings = {"class": type(module).__name__}
+    for name, sub in module.named_modules():
+        settings[name or "."] = {
+            k: v
+            for k, v in sorted(vars(sub).items())
+            if not k.startswith("_") and k not in _RUNTIME_FLAGS and isinstance(v, plain)
+        }
+    return settings
 
 
 def make_dataset(rows, encoder, store, crop_frames=None):

@@ -23,8 +23,13 @@ COLUMNS = ["ID", "duration", "wav", "start", "stop", "spk_id", "label"]
 def manifest_row(utt_id, duration, wav, spk_id, label, start=-1, stop=-1):
     """One manifest row as a dict in :data:`COLUMNS` order."""
     return {
-        "ID": utt_id, "duration": round(float(duration), 4), "wav": wav,
-        "start": int(start), "stop": int(stop), "spk_id": spk_id, "label": label,
+        "ID": utt_id,
+        "duration": round(float(duration), 4),
+        "wav": wav,
+        "start": int(start),
+        "stop": int(stop),
+        "spk_id": spk_id,
+        "label": label,
     }
 
 

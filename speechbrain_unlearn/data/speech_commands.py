@@ -71,7 +71,8 @@ def prepare_speech_commands(data_folder, label_set="keywords", keywords=(), seed
     valid_list = _read_list(os.path.join(data_folder, LIST_FILES[0]))
     test_list = _read_list(os.path.join(data_folder, LIST_FILES[1]))
     words = sorted(
-        d for d in os.listdir(data_folder)
+        d
+        for d in os.listdir(data_folder)
         if os.path.isdir(os.path.join(data_folder, d)) and not d.startswith((".", "_"))
     )
     if label_set != "all":
@@ -93,9 +94,7 @@ def prepare_speech_commands(data_folder, label_set="keywords", keywords=(), seed
             rel = f"{word}/{name}"
             split = "valid" if rel in valid_list else "test" if rel in test_list else "train"
             path = os.path.join(data_folder, rel)
-            row = manifest_row(
-                f"{word}-{name[:-4]}", wav_duration(path), path, name.split("_nohash_")[0], label
-            )
+            row = manifest_row(f"{word}-{name[:-4]}", wav_duration(path), path, name.split("_nohash_")[0], label)
             (unknown if label == UNKNOWN else splits)[split].append(row)
     if label_set == "12class":
         rng = np.random.default_rng(seed)
@@ -127,6 +126,8 @@ def _silence_rows(data_folder, split, count, clip_s=1.0):
         offset = lo + (hi - lo) * ((i // len(files)) / max(1, n_windows - 1) if n_windows > 1 else 0.0)
         start = int(max(0.0, offset) * 16000)
         rows.append(
-            manifest_row(f"{SILENCE}-{split}-{i:05d}", clip_s, path, "noise", SILENCE, start, start + int(clip_s * 16000))
+            manifest_row(
+                f"{SILENCE}-{split}-{i:05d}", clip_s, path, "noise", SILENCE, start, start + int(clip_s * 16000)
+            )
         )
     return rows

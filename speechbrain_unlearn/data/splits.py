@@ -125,7 +125,9 @@ def make_split(
     split.forget = [r for r in rows if r["ID"] in forget_ids]
     split.retain = [r for r in rows if r["ID"] not in forget_ids]
     if not split.forget:
-        raise UnlearnError(f"the {scenario} scenario selected no utterance to forget; raise forget_ratio or pick other IDs")
+        raise UnlearnError(
+            f"the {scenario} scenario selected no utterance to forget; raise forget_ratio or pick other IDs"
+        )
     if not split.retain:
         raise UnlearnError(f"the {scenario} scenario would forget the whole training set; forget less")
     return split

@@ -41,13 +41,14 @@ import shutil
 import wave
 
 import numpy as np
+from scipy.fft import next_fast_len
 from scipy.signal import fftconvolve, resample_poly
 
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import digest, write_text
 
 #: Bump when the synthesis changes, so cached corpora are rebuilt.
-SYNTH_VERSION = 2
+SYNTH_VERSION = 3
 SAMPLE_RATE = 16000
 _ESPEAK_RATE = 22050
 _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
@@ -91,8 +92,14 @@ class ESpeak:
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
         self.lib.espeak_Initialize.restype = ctypes.c_int
         self.lib.espeak_Synth.argtypes = [
-            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         self.lib.espeak_SetVoiceByFile.argtypes = [ctypes.c_char_p]
         data = espeakng_loader.get_data_path().encode()
@@ -102,9 +109,7 @@ class ESpeak:
             raise UnlearnError(f"eSpeak NG failed to initialise from {data.decode()}")
         self.sample_rate = rate
         self._chunks = []
-        callback_type = ctypes.CFUNCTYPE(
-            ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-        )
+        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
         self._callback = callback_type(self._collect)  # keep a reference alive
         self.lib.espeak_SetSynthCallback(self._callback)
         os.makedirs(_VOICE_DIR, exist_ok=True)
@@ -209,10 +214,11 @@ def coloured_noise(rng, n_samples, colour):
     >>> round(float(np.sqrt(np.mean(noise ** 2))), 3)
     1.0
     """
-    spectrum = np.fft.rfft(rng.standard_normal(n_samples))
+    n_fft = next_fast_len(n_samples, real=True)  # prime lengths make the FFT slow
+    spectrum = np.fft.rfft(rng.standard_normal(n_fft))
     freqs = np.arange(spectrum.size, dtype=np.float64)
     freqs[0] = 1.0
-    noise = np.fft.irfft(spectrum / freqs ** (colour / 2.0), n=n_samples)
+    noise = np.fft.irfft(spectrum / freqs ** (colour / 2.0), n=n_fft)[:n_samples]
     return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
 
 
@@ -379,9 +385,15 @@ def synthesise_speech_commands(
         The corpus root.
     """
     params = dict(
-        rt60_s=list(rt60_s), truncate_prob=truncate_prob, words=list(words), n_speakers=n_speakers, repetitions=repetitions,
+        rt60_s=list(rt60_s),
+        truncate_prob=truncate_prob,
+        words=list(words),
+        n_speakers=n_speakers,
+        repetitions=repetitions,
         validation_percentage=validation_percentage,
-        testing_percentage=testing_percentage, snr_db=list(snr_db), seed=seed,
+        testing_percentage=testing_percentage,
+        snr_db=list(snr_db),
+        seed=seed,
     )
 
     def build(root):
@@ -396,7 +408,8 @@ def synthesise_speech_commands(
                 for rep in range(repetitions):
                     clip_rng = np.random.default_rng([seed, 2, s_idx, w_idx, rep])
                     speech = engine.synth(
-                        word, voice,
+                        word,
+                        voice,
                         rate=base_rate * clip_rng.uniform(0.85, 1.15),
                         pitch=clip_rng.uniform(35, 65),
                         pitch_range=clip_rng.uniform(30, 70),
@@ -404,9 +417,12 @@ def synthesise_speech_commands(
                     )[:SAMPLE_RATE]
                     clip = place_in_window(speech, clip_rng, truncate_prob)
                     clip = degrade(
-                        clip, clip_rng, snr_db=clip_rng.uniform(*snr_db),
+                        clip,
+                        clip_rng,
+                        snr_db=clip_rng.uniform(*snr_db),
                         tilt=clip_rng.uniform(-0.6, 0.9),
-                        gain_db=clip_rng.uniform(-12, 0), colour=int(clip_rng.integers(3)),
+                        gain_db=clip_rng.uniform(-12, 0),
+                        colour=int(clip_rng.integers(3)),
                         rt60=clip_rng.uniform(*rt60_s),
                     )
                     rel = f"{word}/{spk}_nohash_{rep}.wav"
@@ -518,10 +534,16 @@ def synthesise_voxceleb(
     if valid_videos + test_videos >= n_videos:
         raise UnlearnError("n_videos must exceed valid_videos + test_videos")
     params = dict(
-        n_speakers=n_speakers, n_videos=n_videos, utterances_per_video=utterances_per_video,
-        valid_videos=valid_videos, test_videos=test_videos,
-        trials_per_utterance=trials_per_utterance, duration_s=list(duration_s),
-        snr_db=list(snr_db), rt60_s=list(rt60_s), seed=seed,
+        n_speakers=n_speakers,
+        n_videos=n_videos,
+        utterances_per_video=utterances_per_video,
+        valid_videos=valid_videos,
+        test_videos=test_videos,
+        trials_per_utterance=trials_per_utterance,
+        duration_s=list(duration_s),
+        snr_db=list(snr_db),
+        rt60_s=list(rt60_s),
+        seed=seed,
     )
 
     def build(root):
@@ -534,8 +556,10 @@ def synthesise_voxceleb(
                 video_rng = np.random.default_rng([seed, 2, s_idx, v_idx])
                 video = _video_id(video_rng)
                 channel = dict(
-                    tilt=video_rng.uniform(-0.6, 0.9), gain=video_rng.uniform(-12, 0),
-                    colour=int(video_rng.integers(3)), snr=video_rng.uniform(*snr_db),
+                    tilt=video_rng.uniform(-0.6, 0.9),
+                    gain=video_rng.uniform(-12, 0),
+                    colour=int(video_rng.integers(3)),
+                    snr=video_rng.uniform(*snr_db),
                     rt60=video_rng.uniform(*rt60_s),
                 )
                 label = 1
@@ -545,14 +569,15 @@ def synthesise_voxceleb(
                     label = 2
                 for u_idx in range(utterances_per_video):
                     utt_rng = np.random.default_rng([seed, 3, s_idx, v_idx, u_idx])
-                    speech = _sentence(
-                        engine, utt_rng, voice, base_rate * utt_rng.uniform(0.9, 1.1), *duration_s
-                    )
+                    speech = _sentence(engine, utt_rng, voice, base_rate * utt_rng.uniform(0.9, 1.1), *duration_s)
                     clip = degrade(
-                        speech, utt_rng,
+                        speech,
+                        utt_rng,
                         snr_db=float(np.clip(channel["snr"] + utt_rng.uniform(-3, 3), *snr_db)),
-                        tilt=channel["tilt"], gain_db=channel["gain"] + utt_rng.uniform(-2, 2),
-                        colour=channel["colour"], rt60=channel["rt60"],
+                        tilt=channel["tilt"],
+                        gain_db=channel["gain"] + utt_rng.uniform(-2, 2),
+                        colour=channel["colour"],
+                        rt60=channel["rt60"],
                     )
                     rel = f"{spk}/{video}/{u_idx + 1:05d}.wav"
                     write_wav(os.path.join(root, "wav", rel), clip)

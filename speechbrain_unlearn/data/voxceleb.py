@@ -62,9 +62,7 @@ def prepare_voxceleb(data_folder):
             if not os.path.isfile(path):
                 raise UnlearnError(f"{SPLIT_FILE} lists {rel} but {path} does not exist; check data_folder")
             spk = rel.split("/")[0]
-            splits[_SPLIT_NAMES[parts[0]]].append(
-                manifest_row(utterance_id(rel), wav_duration(path), path, spk, spk)
-            )
+            splits[_SPLIT_NAMES[parts[0]]].append(manifest_row(utterance_id(rel), wav_duration(path), path, spk, spk))
     if not splits["train"]:
         raise UnlearnError(f"{SPLIT_FILE} in {data_folder} lists no training utterance (label 1)")
     splits["trials"] = []

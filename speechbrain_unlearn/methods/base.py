@@ -43,9 +43,7 @@ class Unlearner(UtteranceBrain):
     def check_scenario(cls, scenario):
         """Refuse, in one line, a scenario this method does not support."""
         if scenario not in cls.scenarios:
-            raise UnlearnError(
-                f"{cls.__name__} supports the scenarios {', '.join(cls.scenarios)}, not {scenario}"
-            )
+            raise UnlearnError(f"{cls.__name__} supports the scenarios {', '.join(cls.scenarios)}, not {scenario}")
 
     def unlearn(self, forget_set, retain_set):
         """Remove the forget set's influence from ``self.modules.model``.
