@@ -28,8 +28,9 @@ import difflib
 import os
 import re
 
-import yaml
 from hyperpyyaml import load_hyperpyyaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from speechbrain_unlearn.errors import UnlearnError
 
@@ -55,14 +56,20 @@ def _read(path, what):
 
 
 def parse_overrides(overrides):
-    """Overrides as a dict, from SpeechBrain's YAML string or a dict."""
+    r"""Overrides as a dict, from SpeechBrain's YAML string or a dict.
+
+    Example
+    -------
+    >>> parse_overrides("keywords: [yes, no, on]\nseed: 3")
+    {'keywords': ['yes', 'no', 'on'], 'seed': 3}
+    """
     if not overrides:
         return {}
     if isinstance(overrides, dict):
         return dict(overrides)
-    try:
-        parsed = yaml.safe_load(overrides)
-    except yaml.YAMLError as err:
+    try:  # YAML 1.2, as HyperPyYAML reads it: `yes`, `no`, `on`, `off` stay strings
+        parsed = YAML(typ="safe", pure=True).load(overrides)
+    except YAMLError as err:
         raise UnlearnError(f"cannot parse the command-line overrides: {err}".splitlines()[0]) from None
     return parsed or {}
 

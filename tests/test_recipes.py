@@ -19,7 +19,8 @@ TINY = {
     "VoxCeleb": [
         "--n_speakers=4",
         "--n_videos=4",
-        "--utterances_per_video=2",
+        "--utterances_per_video=3",
+        "--forget_ratio=0.2",
         "--number_of_epochs=1",
         "--channels=[8, 8, 8, 8, 24]",
         "--emb_dim=8",
@@ -109,7 +110,7 @@ def test_retrain_is_deterministic(cache, tmp_path):
 
 def test_real_layout_folder(tmp_path, tiny_vc, cache):
     out = tmp_path / "real"
-    proc = tiny_run("VoxCeleb", "finetune", cache, out, f"--data_folder={tiny_vc}")
+    proc = tiny_run("VoxCeleb", "finetune", cache, out, f"--data_folder={tiny_vc}", "--scenario=class")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "embedded corpus" not in proc.stdout
     assert json.loads((out / "unlearn_results.json").read_text())["data"]["embedded"] is False
@@ -119,7 +120,7 @@ def test_real_layout_folder(tmp_path, tiny_vc, cache):
     "task,args,message",
     [
         ("VoxCeleb", ["--data_folder=/nonexistent/vox"], "does not exist"),
-        ("SpeechCommands", ["--data_folder={tmp}"], "not in the Speech Commands v0.02 layout"),
+        ("SpeechCommands", ["--data_folder={tmp}"], "is not in the Speech Commands v0.02"),
         ("SpeechCommands", ["--data_folder={vc}"], "it is a VoxCeleb folder"),
         ("SpeechCommands", ["--forget_ratio=1.5"], "forget_ratio must lie in (0, 1)"),
         ("SpeechCommands", ["--forget_ratio=0.001"], "selected no utterance"),
