@@ -20,9 +20,6 @@ Hparams used: ``model`` is passed in ``modules``; ``loss``; optional
 Example
 -------
 >>> from speechbrain_unlearn.losses import CrossEntropy
->>> from speechbrain.dataio.sampler import ReproducibleRandomSampler
-
-from speechbrain_unlearn.data.dataio import PaddedBatch
 >>> class Toy(torch.nn.Module):
 ...     def __init__(self):
 ...         super().__init__()
@@ -37,6 +34,7 @@ from speechbrain_unlearn.data.dataio import PaddedBatch
 """
 
 import logging
+import time
 
 import numpy as np
 import speechbrain as sb
@@ -53,6 +51,8 @@ class UtteranceBrain(sb.Brain):
 
     #: hparams key of the learning-rate schedule factory used by ``fit``.
     annealing_key = "lr_annealing"
+    #: Mean training loss of the last epoch (``None`` before any epoch ran).
+    train_loss = None
 
     def compute_forward(self, batch, stage):
         """Class scores ``(batch, n_classes)`` from padded features."""
@@ -72,10 +72,24 @@ class UtteranceBrain(sb.Brain):
         return losses.mean()
 
     def on_fit_start(self):
-        """Make a fresh schedule, then let SpeechBrain set up and recover."""
+        """Make a fresh schedule, let SpeechBrain set up and recover, start the clock.
+
+        The training time of a stage accumulates across interruptions: each
+        checkpoint stores the seconds spent so far (``elapsed_s``), and a
+        resumed stage continues from the recovered value.
+        """
         factory = getattr(self.hparams, self.annealing_key, None)
         self.scheduler = factory() if factory is not None else None
         super().on_fit_start()
+        recovered = self.checkpointer.find_checkpoint() if self.checkpointer is not None else None
+        self.elapsed_before = float(recovered.meta.get("elapsed_s", 0.0)) if recovered is not None else 0.0
+        self.resumed = recovered is not None
+        self.fit_started = time.time()
+
+    @property
+    def elapsed_s(self):
+        """Seconds of training so far in this stage, across interruptions."""
+        return self.elapsed_before + time.time() - self.fit_started
 
     def on_stage_start(self, stage, epoch=None):
         """Reset the per-utterance records."""
@@ -99,7 +113,8 @@ class UtteranceBrain(sb.Brain):
             sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
         logger.info("epoch %s lr %s train %s valid %s", epoch, lr, train_stats, valid_stats)
         if self.checkpointer is not None:
-            self.checkpointer.save_and_keep_only(meta={"epoch": int(epoch)}, num_to_keep=1)
+            meta = {"epoch": int(epoch), "elapsed_s": float(self.elapsed_s)}
+            self.checkpointer.save_and_keep_only(meta=meta, num_to_keep=1)
 
     def fit(self, epoch_counter, train_set, valid_set=None, **kwargs):
         """SpeechBrain's ``fit``, remembering whether epochs end with validation."""
@@ -133,6 +148,11 @@ class UtteranceBrain(sb.Brain):
             Scored after every epoch, for the log only.
         counter_name : str
             Checkpoint name of the epoch counter.
+
+        Returns
+        -------
+        float
+            Seconds spent training this stage, across interruptions.
         """
         counter = sb.utils.epoch_loop.EpochCounter(int(epochs))
         if self.checkpointer is not None:
@@ -146,6 +166,7 @@ class UtteranceBrain(sb.Brain):
             train_loader_kwargs=self.loader_kwargs(dataset, batch_size),
             valid_loader_kwargs={"batch_size": int(batch_size), "collate_fn": PaddedBatch},
         )
+        return self.elapsed_s
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Score the model in memory: do not load a checkpoint."""

@@ -35,6 +35,11 @@ from ruamel.yaml.error import YAMLError
 from speechbrain_unlearn.errors import UnlearnError
 
 _TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:", re.MULTILINE)
+#: Keys whose values are labels or IDs: read from the command line as strings,
+#: so that a speaker hash such as ``00123456`` or ``1234e567`` stays intact.
+STRING_KEYS = ("forget_classes", "forget_speakers", "keywords")
+#: Contract keys and the types they must have after loading.
+TYPED_KEYS = {"seed": int, "forget_ratio": (int, float), "retrain_reference": bool, "scenario": str}
 
 
 def top_level_keys(text):
@@ -62,16 +67,23 @@ def parse_overrides(overrides):
     -------
     >>> parse_overrides("keywords: [yes, no, on]\nseed: 3")
     {'keywords': ['yes', 'no', 'on'], 'seed': 3}
+    >>> parse_overrides("forget_speakers: 00123456")
+    {'forget_speakers': ['00123456']}
     """
     if not overrides:
         return {}
     if isinstance(overrides, dict):
         return dict(overrides)
     try:  # YAML 1.2, as HyperPyYAML reads it: `yes`, `no`, `on`, `off` stay strings
-        parsed = YAML(typ="safe", pure=True).load(overrides)
+        parsed = YAML(typ="safe", pure=True).load(overrides) or {}
+        as_text = YAML(typ="base", pure=True).load(overrides) or {}
     except YAMLError as err:
         raise UnlearnError(f"cannot parse the command-line overrides: {err}".splitlines()[0]) from None
-    return parsed or {}
+    for key in STRING_KEYS:
+        if key in as_text:
+            value = as_text[key]
+            parsed[key] = [] if value in ("", "null", "[]") else value if isinstance(value, list) else [value]
+    return parsed
 
 
 def load_hparams(task_file, method_file, overrides=None):
@@ -114,6 +126,11 @@ def load_hparams(task_file, method_file, overrides=None):
     except Exception as err:  # hyperpyyaml raises many types; show the first line only
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UnlearnError(f"cannot load the hparams ({type(err).__name__}): {first}") from None
+    for key, kind in TYPED_KEYS.items():
+        value = hparams.get(key)
+        if key in hparams and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise UnlearnError(f"{key} must be {names}, got {value!r}")
     hparams["hparams_text"] = text
     hparams["overrides"] = overrides
     return hparams

@@ -24,10 +24,14 @@ import contextlib
 import csv
 import hashlib
 import json
+import math
 import os
 import tempfile
 
 import torch
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -50,6 +54,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -62,9 +67,29 @@ def write_text(path, text):
         fh.write(text)
 
 
+def _finite(obj):
+    """Replace NaN and infinities by ``None`` so the JSON stays standard."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path, obj):
-    """Write ``obj`` as indented JSON atomically."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Write ``obj`` as indented, standard JSON (NaN becomes ``null``) atomically.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.json")
+    >>> write_json(path, {"auc": float("nan")})
+    >>> read_json(path)
+    {'auc': None}
+    """
+    write_text(path, json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path):

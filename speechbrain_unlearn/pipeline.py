@@ -42,7 +42,7 @@ from speechbrain_unlearn.data.voxceleb import is_voxceleb
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.evaluation.metrics import gaps, model_metrics
 from speechbrain_unlearn.evaluation.report import write_report
-from speechbrain_unlearn.io import digest, load_tensors, read_json, save_tensors, write_csv, write_json
+from speechbrain_unlearn.io import digest, load_tensors, read_json, save_tensors, write_csv, write_json, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,17 @@ LAYOUTS = {
     "SpeechCommands": ("Speech Commands v0.02 (validation_list.txt, testing_list.txt)", is_speech_commands),
     "VoxCeleb": ("VoxCeleb1 (iden_split.txt, wav/)", is_voxceleb),
 }
+#: SpeechBrain run options that change what training produces.
+TRAINING_RUN_OPTS = (
+    "debug",
+    "debug_batches",
+    "debug_epochs",
+    "max_grad_norm",
+    "precision",
+    "grad_accumulation_factor",
+    "auto_mix_prec",
+    "bfloat16_mix_prec",
+)
 #: Task keys that choose what to forget or where to write, not how to train.
 RUN_KEYS = {
     "output_folder",
@@ -94,12 +105,14 @@ def run(task, task_hparams_file, argv):
         The results written to ``unlearn_results.json``.
     """
     method_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
     hp = load_hparams(task_hparams_file, method_file, overrides)
     unlearner_class = hp.get("unlearner")
     if unlearner_class is None:
         raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")
     unlearner_class.check_scenario(hp["scenario"])
 
+    # Everything that can reject the input runs before anything is written.
     data = prepare_data(task, hp)
     split = make_split(
         data["train"],
@@ -113,10 +126,6 @@ def run(task, task_hparams_file, argv):
         num_forget_speakers=hp["num_forget_speakers"],
     )
     sets = evaluation_sets(data, split)
-    out = hp["output_folder"]
-    run_on_main(write_run_files, args=[out, hp, data, split, sets])
-    sb.create_experiment_directory(experiment_directory=out, save_env_desc=False)
-
     encoder = label_encoder(r["label"] for r in data["train"])
     store = run_on_main_and_get(
         lambda: FeatureStore(
@@ -125,16 +134,21 @@ def run(task, task_hparams_file, argv):
             os.path.join(hp["cache_folder"], "features") if hp["cache_features"] else None,
         )
     )
+    train_items = lambda rows: make_dataset(rows, encoder, store, hp["train_crop_frames"])  # noqa: E731
+    forget_items, retain_items = train_items(split.forget), train_items(split.retain)
+    eval_sets = {name: make_dataset(rows, encoder, store) for name, rows in sets.items()}
+    valid_items = make_dataset(data["valid"], encoder, store)
+
+    out = hp["output_folder"]
+    run_on_main(write_run_files, args=[out, hp, data, split, sets])
+    sb.create_experiment_directory(experiment_directory=out, save_env_desc=False)
 
     def initial_model():
         torch.manual_seed(hp["seed"])
         return hp["model"](n_classes=len(encoder))
 
     hp["initial_model"] = initial_model
-    train_items = lambda rows: make_dataset(rows, encoder, store, hp["train_crop_frames"])  # noqa: E731
-    eval_items = lambda rows: make_dataset(rows, encoder, store)  # noqa: E731
-    stage = Stages(task, task_hparams_file, hp, run_opts, train_items, eval_items(data["valid"]))
-
+    stage = Stages(task, task_hparams_file, hp, run_opts, train_items, valid_items)
     original, original_meta = stage.trained("original", data["train"])
     reference = reference_meta = None
     if hp["retrain_reference"]:
@@ -142,7 +156,10 @@ def run(task, task_hparams_file, argv):
 
     model = initial_model()
     model.load_state_dict(original.state_dict())
-    ckpt_dir = os.path.join(out, "save", "unlearn")
+    # The checkpoint folder is tied to everything the unlearning depends on,
+    # so a rerun with other settings never resumes a stale state.
+    ids_key = digest(sorted(r["ID"] for r in split.forget))
+    ckpt_dir = os.path.join(out, "save", f"unlearn-{digest([hp['hparams_text'], hp['overrides'], ids_key])}")
     unlearner = unlearner_class(
         modules={"model": model},
         opt_class=hp.get(unlearner_class.opt_key),
@@ -154,20 +171,20 @@ def run(task, task_hparams_file, argv):
         "unlearning with %s on %d forget / %d retain utterances", hp["method"], len(split.forget), len(split.retain)
     )
     start = time.time()
-    diagnostics = unlearner.unlearn(train_items(split.forget), train_items(split.retain)) or {}
+    diagnostics = unlearner.unlearn(forget_items, retain_items) or {}
     unlearn_time = time.time() - start
+    diagnostics.setdefault("resumed", bool(getattr(unlearner, "resumed", False)))
     if if_main_process():
         save_tensors(os.path.join(out, "unlearned_model.pt"), model.state_dict())
         shutil.rmtree(ckpt_dir, ignore_errors=True)
 
-    scorer = lambda m: UtteranceBrain(modules={"model": m}, hparams=hp, run_opts=run_opts)  # noqa: E731
-    class_scenario = split.scenario == "class"
+    has_forgotten_classes = bool(split.forget_classes)
     metrics = {}
     for name, trained in (("original", original), ("unlearned", model), ("retrained", reference)):
         if trained is not None:
-            brain = scorer(trained)
-            records = {s: brain.score(eval_items(rows), hp["eval_batch_size"]) for s, rows in sets.items()}
-            metrics[name] = model_metrics(records, class_scenario)
+            brain = UtteranceBrain(modules={"model": trained}, hparams=hp, run_opts=run_opts)
+            records = {s: brain.score(items, hp["eval_batch_size"]) for s, items in eval_sets.items()}
+            metrics[name] = model_metrics(records, has_forgotten_classes)
 
     results = {
         "task": task,
@@ -215,7 +232,8 @@ def prepare_data(task, hp):
     folder = hp["data_folder"]
     if not folder:
         start = time.time()
-        root = run_on_main_and_get(lambda: hp["embedded_corpus"](os.path.join(hp["cache_folder"], "corpora")))
+        corpora = os.path.abspath(os.path.join(hp["cache_folder"], "corpora"))
+        root = run_on_main_and_get(lambda: hp["embedded_corpus"](corpora))
         print(f"data_folder is unset: using the embedded corpus {root} ({time.time() - start:.1f} s)")
         source = {"folder": root, "embedded": True}
     else:
@@ -227,16 +245,21 @@ def prepare_data(task, hp):
                 f"it is a {other[0]} folder: use recipes/{other[0]}/unlearn.py" if other else "it is in no known layout"
             )
             raise UnlearnError(f"data_folder {folder} is not in the {layout} layout; {hint}")
-        root, source = folder, {"folder": os.path.abspath(folder), "embedded": False}
+        root = os.path.abspath(folder)
+        source = {"folder": root, "embedded": False}
     data = hp["prepare"](root)
     data["source"] = {**source, **{s: summarise(data[s]) for s in ("train", "valid", "test")}}
     return data
 
 
 def evaluation_sets(data, split):
-    """The sets every model is scored on (test = test utterances of retained classes)."""
+    """The sets every model is scored on (test = test utterances of retained classes).
+
+    When the forget set removes whole classes (``class``, or ``speaker`` on
+    VoxCeleb), their test utterances form ``forget_test``.
+    """
     sets = {"retain": split.retain, "forget": split.forget}
-    if split.scenario == "class":
+    if split.forget_classes:
         sets["test"] = [r for r in data["test"] if r["label"] not in split.forget_classes]
         sets["forget_test"] = [r for r in data["test"] if r["label"] in split.forget_classes]
     else:
@@ -254,13 +277,12 @@ def write_run_files(out, hp, data, split, sets):
         ("retain", split.retain),
     ):
         write_csv(os.path.join(out, f"{name}.csv"), rows, COLUMNS)
-    if split.scenario == "class":
+    if split.forget_classes:
         write_csv(os.path.join(out, "test_retained.csv"), sets["test"], COLUMNS)
         write_csv(os.path.join(out, "test_forgotten.csv"), sets["forget_test"], COLUMNS)
     write_csv(os.path.join(out, "test.csv"), data["test"], COLUMNS)
-    with open(os.path.join(out, "hyperparams.yaml"), "w", encoding="utf-8") as fh:
-        fh.write(hp["hparams_text"])
-        fh.write(f"\n# command-line overrides: {hp['overrides']}\n")
+    overrides = f"\n# command-line overrides: {hp['overrides']}\n"
+    write_text(os.path.join(out, "hyperparams.yaml"), hp["hparams_text"] + overrides)
 
 
 def state_hash(model):
@@ -301,14 +323,18 @@ class Stages:
         self.config = {
             "task_text": task_text,
             "overrides": {k: v for k, v in hp["overrides"].items() if k in task_keys},
+            # SpeechBrain run options that change training (debug runs get their own entries)
+            "run_opts": {k: run_opts[k] for k in TRAINING_RUN_OPTS if k in run_opts.overridden_args},
         }
 
     def trained(self, name, rows):
         """The model trained from scratch on ``rows``, from the cache if it is there.
 
         The cache key covers the task hparams (text and overrides other than
-        :data:`RUN_KEYS`) and the training rows, so a changed setting never
-        reuses a stale model; the cached files are never written again.
+        :data:`RUN_KEYS`), the run options in :data:`TRAINING_RUN_OPTS` and the
+        training rows, so a changed setting never reuses a stale model; the
+        cached files are never written again. The time in the metadata is the
+        training time, summed over interrupted and resumed attempts.
         """
         hp = self.hp
         key = digest({**self.config, "rows": [[r["ID"], r["label"], r["wav"], r["start"], r["stop"]] for r in rows]})
@@ -327,19 +353,16 @@ class Stages:
             run_opts=self.run_opts,
             checkpointer=sb.utils.checkpoints.Checkpointer(ckpt_dir, {"model": model}),
         )
-        resumed = brain.checkpointer.find_checkpoint() is not None
         logger.info("training the %s model on %d utterances (%s)", name, len(rows), folder)
         torch.manual_seed(hp["seed"])
-        start = time.time()
-        brain.train_epochs(self.train_items(rows), hp["number_of_epochs"], hp["batch_size"])
-        elapsed = time.time() - start
+        elapsed = brain.train_epochs(self.train_items(rows), hp["number_of_epochs"], hp["batch_size"])
         valid_acc = float(brain.score(self.valid_set, hp["eval_batch_size"])["correct"].mean())
         meta = {
             "time_s": round(elapsed, 3),
             "epochs": int(hp["number_of_epochs"]),
             "utterances": len(rows),
             "valid_acc": round(valid_acc, 4),
-            "resumed": resumed,
+            "resumed": brain.resumed,
         }
         logger.info("%s model: %.1f s, valid accuracy %.4f", name, elapsed, valid_acc)
         if if_main_process():

@@ -49,6 +49,18 @@ def test_class_and_speaker_choices():
     assert {r["label"] for r in spk.retain} == {f"c{k}" for k in range(4)}  # classes kept
 
 
+def test_whole_classes_removed_are_reported():
+    rows = [{"ID": f"u{i}", "label": f"spk{i % 3}", "spk_id": f"spk{i % 3}"} for i in range(30)]
+    assert make_split(rows, "speaker", seed=0, forget_speakers=["spk1"]).forget_classes == ["spk1"]
+    assert make_split(ROWS, "speaker", seed=0, forget_speakers=["s1"]).forget_classes == []
+    assert make_split(ROWS, "sample", seed=0).forget_classes == []
+
+
+def test_special_labels_are_never_drawn():
+    rows = [{"ID": f"u{i}", "label": ["_silence_", "_unknown_", "yes"][i % 3], "spk_id": "s"} for i in range(30)]
+    assert all(make_split(rows, "class", seed=s).forget_classes == ["yes"] for s in range(5))
+
+
 def test_list_scenario(tmp_path):
     path = tmp_path / "forget.txt"
     path.write_text("u001\n# a comment\nu010\n\n")

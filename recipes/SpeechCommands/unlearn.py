@@ -10,7 +10,7 @@ To run this recipe (the embedded corpus is synthesised when ``data_folder``
 is unset)::
 
     python recipes/SpeechCommands/unlearn.py hparams/finetune.yaml
-    python recipes/SpeechCommands/unlearn.py hparams/finetune.yaml \\
+    python recipes/SpeechCommands/unlearn.py hparams/finetune.yaml \
         --data_folder=/data/speech_commands_v0.02 --scenario=speaker
 
 Authors

@@ -10,7 +10,7 @@ To run this recipe (the embedded corpus is synthesised when ``data_folder``
 is unset)::
 
     python recipes/VoxCeleb/unlearn.py hparams/finetune.yaml
-    python recipes/VoxCeleb/unlearn.py hparams/finetune.yaml \\
+    python recipes/VoxCeleb/unlearn.py hparams/finetune.yaml \
         --data_folder=/data/voxceleb1 --scenario=class
 
 Authors

@@ -31,11 +31,18 @@ import numpy as np
 from speechbrain_unlearn.errors import UnlearnError
 
 SCENARIOS = ("sample", "class", "speaker", "list")
+#: Pseudo-classes that are never drawn as the class to forget.
+SPECIAL_LABELS = ("_silence_", "_unknown_")
 
 
 @dataclasses.dataclass
 class Split:
-    """A forget/retain partition of a training manifest and how it was made."""
+    """A forget/retain partition of a training manifest and how it was made.
+
+    ``forget_classes`` lists every class the forget set removes entirely
+    (the chosen classes for ``class``; e.g. the forgotten speaker for
+    VoxCeleb ``speaker``): their test utterances are scored separately.
+    """
 
     scenario: str
     forget: list
@@ -44,9 +51,25 @@ class Split:
     forget_speakers: list = dataclasses.field(default_factory=list)
 
 
-def _choose(rng, candidates, chosen, count, what):
-    """Use ``chosen`` if given (checking it), else draw ``count`` of ``candidates``."""
+def as_strings(value):
+    """A list of strings from a YAML value: ``None``, one scalar or a list.
+
+    Example
+    -------
+    >>> as_strings("stop"), as_strings(None), as_strings(["a", 3])
+    (['stop'], [], ['a', '3'])
+    """
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _choose(rng, candidates, chosen, count, what, drawable=None):
+    """Use ``chosen`` if given (checking it), else draw ``count`` of ``drawable``."""
     candidates = sorted(candidates)
+    chosen = as_strings(chosen)
     if chosen:
         unknown = sorted(set(map(str, chosen)) - set(candidates))
         if unknown:
@@ -56,9 +79,12 @@ def _choose(rng, candidates, chosen, count, what):
                 f"available: {', '.join(candidates[:10])}{' ...' if len(candidates) > 10 else ''}"
             )
         return sorted(set(map(str, chosen)))
-    if not 0 < count < len(candidates) + (what == "speakers"):
-        raise UnlearnError(f"cannot draw {count} of the {len(candidates)} {what} in the training set")
-    return sorted(rng.choice(candidates, size=count, replace=False).tolist())
+    drawable = sorted(candidates if drawable is None else drawable)
+    if not 0 < count <= len(drawable) or (what == "classes" and count >= len(candidates)):
+        raise UnlearnError(
+            f"cannot draw {count} of the {len(drawable)} {what} in the training set; set num_forget_{what}"
+        )
+    return sorted(rng.choice(drawable, size=count, replace=False).tolist())
 
 
 def make_split(
@@ -102,15 +128,17 @@ def make_split(
     labels = sorted({r["label"] for r in rows})
     split = Split(scenario, [], [])
     if scenario == "sample":
-        if not 0 < float(forget_ratio) < 1:
-            raise UnlearnError(f"forget_ratio must lie in (0, 1), got {forget_ratio}")
+        numeric = isinstance(forget_ratio, (int, float)) and not isinstance(forget_ratio, bool)
+        if not numeric or not 0 < forget_ratio < 1:
+            raise UnlearnError(f"forget_ratio must lie in (0, 1), got {forget_ratio!r}")
         forget_ids = set()
         for label in labels:
             ids = [r["ID"] for r in rows if r["label"] == label]
             count = int(round(float(forget_ratio) * len(ids)))
             forget_ids.update(rng.choice(ids, size=count, replace=False).tolist() if count else [])
     elif scenario == "class":
-        split.forget_classes = _choose(rng, labels, forget_classes, num_forget_classes, "classes")
+        drawable = [label for label in labels if label not in SPECIAL_LABELS]
+        split.forget_classes = _choose(rng, labels, forget_classes, num_forget_classes, "classes", drawable)
         if len(split.forget_classes) >= len(labels):
             raise UnlearnError(
                 f"forget_classes names all {len(labels)} classes: nothing would be left to classify; forget fewer"
@@ -130,6 +158,8 @@ def make_split(
         )
     if not split.retain:
         raise UnlearnError(f"the {scenario} scenario would forget the whole training set; forget less")
+    retained = {r["label"] for r in split.retain}
+    split.forget_classes = [label for label in labels if label not in retained]
     return split
 
 

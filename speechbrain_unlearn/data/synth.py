@@ -53,7 +53,9 @@ SAMPLE_RATE = 16000
 _ESPEAK_RATE = 22050
 _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
 _ACCENTS = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan"]
-_VOICE_DIR = "/tmp/sbu-voices"  # short and lowercase: eSpeak cuts voice paths at 59 chars
+# Short and lowercase (eSpeak lowercases voice paths and cuts them at 59
+# characters), private to the user.
+_VOICE_DIR = f"/tmp/sbu-voices-{os.getuid() if hasattr(os, 'getuid') else 0}"
 _SENTENCE_WORDS = (
     "the a one two three four five six seven eight nine ten house garden river "
     "morning evening window table music paper water light green yellow quickly "
@@ -112,7 +114,7 @@ class ESpeak:
         callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
         self._callback = callback_type(self._collect)  # keep a reference alive
         self.lib.espeak_SetSynthCallback(self._callback)
-        os.makedirs(_VOICE_DIR, exist_ok=True)
+        os.makedirs(_VOICE_DIR, mode=0o700, exist_ok=True)
 
     def _collect(self, wav, n_samples, _events):
         if n_samples > 0 and wav:
@@ -142,7 +144,7 @@ class ESpeak:
         """
         name = "v" + hashlib.sha1(voice.encode()).hexdigest()[:12]
         path = os.path.join(_VOICE_DIR, name)
-        if not os.path.exists(path):
+        if not _has_content(path, voice):
             tmp = f"{path}.{os.getpid()}"
             with open(tmp, "w") as fh:
                 fh.write(voice)
@@ -161,6 +163,15 @@ class ESpeak:
         audio = np.concatenate(self._chunks).astype(np.float32) / 32768.0
         audio = _trim(audio)
         return resample_poly(audio, 320, 441).astype(np.float32)  # 22050 -> 16000
+
+
+def _has_content(path, text):
+    """True if ``path`` exists and holds exactly ``text``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read() == text
+    except OSError:
+        return False
 
 
 def _trim(audio, threshold=0.02):

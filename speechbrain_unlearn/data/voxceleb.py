@@ -70,10 +70,15 @@ def prepare_voxceleb(data_folder):
         trial_path = os.path.join(data_folder, name)
         if os.path.isfile(trial_path):
             with open(trial_path, encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        target, enrol, test = line.split()
-                        splits["trials"].append((int(target), utterance_id(enrol), utterance_id(test)))
+                for line_no, line in enumerate(fh, 1):
+                    parts = line.split()
+                    if not parts:
+                        continue
+                    if len(parts) != 3 or parts[0] not in ("0", "1"):
+                        raise UnlearnError(
+                            f"{name} line {line_no} should read '<0|1> <enrol wav> <test wav>', got {line.strip()!r}"
+                        )
+                    splits["trials"].append((int(parts[0]), utterance_id(parts[1]), utterance_id(parts[2])))
             break
     return splits
 

@@ -55,7 +55,7 @@ def loss_threshold_auc(member_losses, nonmember_losses):
     return float(u_stat / (n_m * n_n))
 
 
-def model_metrics(records, class_scenario):
+def model_metrics(records, forgotten_classes):
     """The contract's metrics of one model from its records on each set.
 
     Arguments
@@ -63,25 +63,28 @@ def model_metrics(records, class_scenario):
     records : dict
         Set name (``test``, ``retain``, ``forget``, and ``forget_test`` in the
         class scenario) to the records of that set.
-    class_scenario : bool
-        Whether forgotten classes have their own test set; the membership
-        attack then compares forget utterances with test utterances of the
-        same (forgotten) classes.
+    forgotten_classes : bool
+        Whether the forget set removes whole classes (the ``class`` scenario,
+        or ``speaker`` on VoxCeleb), whose test utterances form
+        ``forget_test``; the membership attack then compares forget
+        utterances with test utterances of the same (forgotten) classes,
+        since test utterances of retained classes differ by more than
+        membership.
 
     Returns
     -------
     dict
-        ``test_acc``, ``retain_acc``, ``forget_acc``, ``mia_auc`` and, in the
-        class scenario, ``forget_test_acc``.
+        ``test_acc``, ``retain_acc``, ``forget_acc``, ``mia_auc`` and, when
+        whole classes are forgotten, ``forget_test_acc``.
     """
-    nonmembers = records["forget_test"] if class_scenario else records["test"]
+    nonmembers = records["forget_test"] if forgotten_classes else records["test"]
     out = {
         "test_acc": accuracy(records["test"]),
         "retain_acc": accuracy(records["retain"]),
         "forget_acc": accuracy(records["forget"]),
         "mia_auc": loss_threshold_auc(records["forget"]["nll"], nonmembers["nll"]),
     }
-    if class_scenario:
+    if forgotten_classes:
         out["forget_test_acc"] = accuracy(records["forget_test"])
     return out
 

@@ -20,6 +20,8 @@ from speechbrain_unlearn.io import write_json, write_text
 
 
 def _fmt(value):
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.4f}"
     return str(value)
@@ -43,9 +45,9 @@ def markdown_table(results):
     times = results.get("time_s", {})
     if times:
         lines += ["", "| stage | seconds |", "|---|---|"]
-        lines += [f"| {stage} | {_fmt(float(t))} |" for stage, t in times.items()]
+        lines += [f"| {stage} | {_fmt(t)} |" for stage, t in times.items()]
         if results.get("speedup_vs_retrain") is not None:
-            lines += ["", f"Speed-up of unlearning over retraining: {_fmt(float(results['speedup_vs_retrain']))}x"]
+            lines += ["", f"Speed-up of unlearning over retraining: {_fmt(results['speedup_vs_retrain'])}x"]
     return "\n".join(lines) + "\n"
 
 

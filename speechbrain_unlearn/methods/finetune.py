@@ -24,4 +24,4 @@ class FineTune(Unlearner):
     def unlearn(self, forget_set, retain_set):
         """Train on ``retain_set`` for ``unlearn_epochs`` epochs."""
         self.train_epochs(retain_set, self.hparams.unlearn_epochs, self.hparams.unlearn_batch_size)
-        return {"epochs": int(self.hparams.unlearn_epochs), "retain_loss": float(self.train_loss)}
+        return {"epochs": int(self.hparams.unlearn_epochs), "retain_loss": self.train_loss}

@@ -30,4 +30,4 @@ class Retrain(Unlearner):
         self.modules.model.load_state_dict(self.hparams.initial_model().state_dict())
         torch.manual_seed(self.hparams.seed)
         self.train_epochs(retain_set, self.hparams.number_of_epochs, self.hparams.batch_size)
-        return {"epochs": int(self.hparams.number_of_epochs), "retain_loss": float(self.train_loss)}
+        return {"epochs": int(self.hparams.number_of_epochs), "retain_loss": self.train_loss}
