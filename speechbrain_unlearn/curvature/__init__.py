@@ -1,0 +1,1 @@
+"""Model-agnostic curvature for influence unlearning: products and inverse solvers."""
