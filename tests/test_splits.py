@@ -76,7 +76,7 @@ def test_list_scenario(tmp_path):
     [
         ("sample", {"forget_ratio": 0.0}, r"forget_ratio must lie in \(0, 1\)"),
         ("sample", {"forget_ratio": 1.0}, r"forget_ratio must lie in \(0, 1\)"),
-        ("sample", {"forget_ratio": 0.001}, "selected no utterance"),
+        ("sample", {"forget_ratio": 0.001}, "selected no utterance to forget; raise forget_ratio"),
         ("class", {"forget_classes": ["c0", "c1", "c2", "c3"]}, "names all 4 classes"),
         ("class", {"forget_classes": ["c9"]}, "not in the training set: c9"),
         ("speaker", {"forget_speakers": ["x"]}, "not in the training set: x"),
@@ -93,5 +93,5 @@ def test_bad_requests(scenario, kwargs, message):
 def test_empty_forget_list(tmp_path):
     path = tmp_path / "empty.txt"
     path.write_text("\n")
-    with pytest.raises(UnlearnError, match="selected no utterance"):
+    with pytest.raises(UnlearnError, match="selected no utterance to forget; .*empty.txt lists no utterance ID"):
         make_split(ROWS, "list", seed=0, forget_list=str(path))

@@ -153,9 +153,8 @@ def make_split(
     split.forget = [r for r in rows if r["ID"] in forget_ids]
     split.retain = [r for r in rows if r["ID"] not in forget_ids]
     if not split.forget:
-        raise UnlearnError(
-            f"the {scenario} scenario selected no utterance to forget; raise forget_ratio or pick other IDs"
-        )
+        hint = {"sample": "raise forget_ratio", "list": f"{forget_list} lists no utterance ID"}[scenario]
+        raise UnlearnError(f"the {scenario} scenario selected no utterance to forget; {hint}")
     if not split.retain:
         raise UnlearnError(f"the {scenario} scenario would forget the whole training set; forget less")
     retained = {r["label"] for r in split.retain}
