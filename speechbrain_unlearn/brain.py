@@ -91,6 +91,21 @@ class UtteranceBrain(sb.Brain):
         """Seconds of training so far in this stage, across interruptions."""
         return self.elapsed_before + time.time() - self.fit_started
 
+    def _wrap_distributed(self):
+        """SpeechBrain's DDP wrapping, without SyncBatchNorm on CPU (it needs CUDA).
+
+        With ``torchrun`` on CPU (the gloo backend) each process keeps its own
+        BatchNorm statistics; on GPUs SpeechBrain's SyncBatchNorm conversion
+        applies unchanged.
+        """
+        if not (self.distributed_launch and str(self.device).startswith("cpu")):
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = torch.nn.parallel.DistributedDataParallel(
+                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
+                )
+
     def on_stage_start(self, stage, epoch=None):
         """Reset the per-utterance records."""
         self.records = {"id": [], "label": [], "log_probs": []}

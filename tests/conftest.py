@@ -28,12 +28,20 @@ def tiny_vc(corpus_cache):
     return synthesise_voxceleb(corpus_cache, **TINY_VC)
 
 
-def run_recipe(task, method, *args, cwd=None):
-    """Run ``recipes/<task>/unlearn.py hparams/<method>.yaml args`` in a subprocess."""
+def run_recipe(task, method, *args, cwd=None, nproc=1):
+    """Run ``recipes/<task>/unlearn.py hparams/<method>.yaml args`` in a subprocess.
+
+    With ``nproc > 1`` the recipe runs under ``torchrun`` (gloo on CPU).
+    """
+    launcher = (
+        [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
+    )
     cmd = [
-        sys.executable,
+        *launcher,
         os.path.join(ROOT, "recipes", task, "unlearn.py"),
         os.path.join(ROOT, "hparams", f"{method}.yaml"),
         *args,
     ]
+    if nproc > 1:
+        cmd.append("--distributed_backend=gloo")
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, timeout=900)

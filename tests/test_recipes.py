@@ -34,9 +34,9 @@ def cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("cache"))
 
 
-def tiny_run(task, method, cache, out, *extra):
+def tiny_run(task, method, cache, out, *extra, nproc=1):
     args = [*TINY[task], f"--cache_folder={cache}", f"--output_folder={out}", *extra]
-    return run_recipe(task, method, *args)
+    return run_recipe(task, method, *args, nproc=nproc)
 
 
 @pytest.mark.parametrize(
@@ -166,3 +166,13 @@ def test_bad_input_answers_in_one_line(task, args, message, tmp_path, tiny_vc, c
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_runs_under_torchrun_on_cpu(cache, tmp_path):
+    """DESIGN section 5: every stage runs under torchrun (gloo on CPU); the main process writes."""
+    out = tmp_path / "ddp"
+    proc = tiny_run("SpeechCommands", "retrain", str(tmp_path / "cache"), out, nproc=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("# SpeechCommands / retrain") == 1  # one report, from the main process
+    results = json.loads((out / "unlearn_results.json").read_text())
+    assert results["metrics"]["unlearned"] == results["metrics"]["retrained"]
