@@ -207,6 +207,52 @@ class UtteranceBrain(sb.Brain):
             "log_probs": log_probs,
         }
 
+    def _batches(self, dataset, batch_size):
+        loader = torch.utils.data.DataLoader(dataset, batch_size=int(batch_size), collate_fn=PaddedBatch)
+        for batch in loader:
+            yield batch.to(self.device)
+
+    @torch.no_grad()
+    def embed(self, dataset, batch_size=64):
+        """Representations before the head, in eval mode, and the labels.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            Embeddings ``(n, dim)`` and integer labels ``(n,)``.
+        """
+        model = self.modules.model
+        model.eval()
+        embeddings, labels = [], []
+        for batch in self._batches(dataset, batch_size):
+            embeddings.append(model.embed(*batch.feats))
+            labels.append(batch.label)
+        return torch.cat(embeddings), torch.cat(labels)
+
+    @torch.no_grad()
+    def reestimate_batchnorm(self, dataset, batch_size=64):
+        """Recompute every BatchNorm's running statistics on ``dataset``.
+
+        The running statistics are averages over the training data, forget
+        set included; an update of the weights does not touch them. Here they
+        are reset and re-accumulated as an exact average (``momentum=None``)
+        over ``dataset``, with dropout off. Returns the number of layers.
+        """
+        model = self.modules.model
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        model.eval()
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+            m.train()
+        for batch in self._batches(dataset, batch_size):
+            model(*batch.feats)
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+            m.eval()
+        return len(norms)
+
     def score(self, dataset, batch_size=64):
         """Evaluate ``dataset`` with the model as it is and return the records."""
         self.evaluate(

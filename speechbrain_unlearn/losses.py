@@ -36,9 +36,22 @@ class CrossEntropy(torch.nn.Module):
         super().__init__()
         self.label_smoothing = label_smoothing
 
+    def logits(self, scores, targets):
+        """The training logits (for AAM: with the target's margin applied).
+
+        The loss is convex in these, so a Gauss-Newton split here (model plus
+        margin as the "network", cross-entropy as the "loss") stays positive
+        semi-definite.
+        """
+        return scores
+
+    def cross_entropy(self, logits, targets):
+        """Per-sample (label-smoothed) cross-entropy of training logits."""
+        return F.cross_entropy(logits, targets, reduction="none", label_smoothing=self.label_smoothing)
+
     def forward(self, scores, targets):
         """Per-sample training loss."""
-        return F.cross_entropy(scores, targets, reduction="none", label_smoothing=self.label_smoothing)
+        return self.cross_entropy(self.logits(scores, targets), targets)
 
     def log_probs(self, scores):
         """Predictive log-probabilities."""
@@ -71,15 +84,14 @@ class AAMSoftmax(CrossEntropy):
         super().__init__(label_smoothing)
         self.margin, self.scale = margin, scale
 
-    def forward(self, scores, targets):
-        """Per-sample training loss, margin applied."""
+    def logits(self, scores, targets):
+        """``scale * cos`` with the target cosine replaced by ``cos(t + margin)``."""
         cosine = scores.clamp(-1 + 1e-7, 1 - 1e-7)
         sine = torch.sqrt(1.0 - cosine**2)
         phi = cosine * math.cos(self.margin) - sine * math.sin(self.margin)
         phi = torch.where(cosine > math.cos(math.pi - self.margin), phi, cosine - self.margin * math.sin(self.margin))
         onehot = F.one_hot(targets, scores.shape[-1]).to(scores.dtype)
-        logits = self.scale * (onehot * phi + (1.0 - onehot) * cosine)
-        return F.cross_entropy(logits, targets, reduction="none", label_smoothing=self.label_smoothing)
+        return self.scale * (onehot * phi + (1.0 - onehot) * cosine)
 
     def log_probs(self, scores):
         """Predictive log-probabilities ``log_softmax(scale * cos)``."""

@@ -78,6 +78,13 @@ class CRDNNClassifier(torch.nn.Module):
         self.encoder = CRDNN(input_shape=[None, None, n_mels], **crdnn_kwargs)
         self.head = torch.nn.Linear(crdnn_kwargs["dnn_neurons"], n_classes)
 
+    #: Name of the head module: the parameters of the ``head`` scope.
+    head_name = "head"
+
+    def classify(self, embeddings):
+        """Class logits from pooled representations (the head alone)."""
+        return self.head(embeddings)
+
     def embed(self, feats, lengths):
         """The pooled utterance representation before the head."""
         hidden = self.encoder(sentence_norm(feats, lengths))
@@ -86,7 +93,7 @@ class CRDNNClassifier(torch.nn.Module):
 
     def forward(self, feats, lengths):
         """Class logits ``(batch, n_classes)``."""
-        return self.head(self.embed(feats, lengths))
+        return self.classify(self.embed(feats, lengths))
 
 
 class ECAPAClassifier(torch.nn.Module):
@@ -109,10 +116,17 @@ class ECAPAClassifier(torch.nn.Module):
         self.embedding = ECAPA_TDNN(n_mels, lin_neurons=lin_neurons, **ecapa_kwargs)
         self.classifier = Classifier(lin_neurons, out_neurons=n_classes)
 
+    #: Name of the head module: the parameters of the ``head`` scope.
+    head_name = "classifier"
+
+    def classify(self, embeddings):
+        """Cosine scores from speaker embeddings (the head alone)."""
+        return self.classifier(embeddings.unsqueeze(1)).squeeze(1)
+
     def embed(self, feats, lengths):
         """Speaker embeddings ``(batch, lin_neurons)``."""
         return self.embedding(sentence_norm(feats, lengths, std=False), lengths).squeeze(1)
 
     def forward(self, feats, lengths):
         """Cosine similarities to the class centres ``(batch, n_classes)``."""
-        return self.classifier(self.embed(feats, lengths).unsqueeze(1)).squeeze(1)
+        return self.classify(self.embed(feats, lengths))

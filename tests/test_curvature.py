@@ -160,3 +160,25 @@ def test_newton_removal_reproduces_retraining_on_l2_logistic_regression():
     # the sign matters: stepping the other way moves away from the retrained model
     wrong = torch.linalg.norm(w_full - step["w"] - w_retrained) / torch.linalg.norm(w_retrained)
     assert wrong > moved
+
+
+def test_gauss_newton_through_the_aam_margin_is_psd():
+    """Split at AAM's training logits (margin inside the 'network'): v^T G v >= 0 for every v."""
+    from speechbrain_unlearn.losses import AAMSoftmax
+
+    torch.manual_seed(0)
+    loss = AAMSoftmax(margin=0.2, scale=30)
+    head = torch.nn.Linear(6, 4).double()
+    emb, y = torch.randn(16, 6, dtype=torch.float64), torch.randint(0, 4, (16,))
+    params = {k: v.detach() for k, v in head.named_parameters()}
+
+    def cosines(p):
+        w = F.normalize(p["weight"], dim=1)
+        return F.normalize(emb, dim=1) @ w.T
+
+    op = curvature_operator(
+        "ggn", lambda p: loss.logits(cosines(p), y), lambda z: loss.cross_entropy(z, y).mean(), params
+    )
+    for _ in range(20):
+        v = {k: torch.randn_like(p) for k, p in params.items()}
+        assert float(sum((v[k] * op(v)[k]).sum() for k in v)) >= -1e-10

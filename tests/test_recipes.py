@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from tests.conftest import run_recipe
 
@@ -93,6 +94,20 @@ def test_recipe_end_to_end(task, scenario, cache, tmp_path):
         }
     else:
         assert results["sizes"]["test"] == test_rows
+
+
+@pytest.mark.parametrize("task", ["SpeechCommands", "VoxCeleb"])
+def test_influence_step_raises_the_forget_loss(task, cache, tmp_path):
+    out = tmp_path / "influence"
+    proc = tiny_run(task, "influence", cache, out, "--repair_steps=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    diagnostics = json.loads((out / "unlearn_results.json").read_text())["method_diagnostics"]
+    assert diagnostics["solver"]["converged"] and not diagnostics["solver"]["negative_curvature"]
+    assert diagnostics["forget_loss_after"] > diagnostics["forget_loss_before"]
+    assert diagnostics["step_norm"] > 0 and diagnostics["batchnorm_layers"] > 0
+    # the update touches the head only: its parameter count is far below the model's
+    state = torch.load(out / "unlearned_model.pt", weights_only=True)
+    assert 0 < diagnostics["scope_parameters"] < sum(t.numel() for t in state.values()) / 2
 
 
 def test_list_scenario_and_cache_reuse(cache, tmp_path):

@@ -6,6 +6,7 @@ methods need no registry edit here.
 
 from speechbrain_unlearn.methods.base import Unlearner
 from speechbrain_unlearn.methods.finetune import FineTune
+from speechbrain_unlearn.methods.influence import Influence
 from speechbrain_unlearn.methods.retrain import Retrain
 
-__all__ = ["FineTune", "Retrain", "Unlearner"]
+__all__ = ["FineTune", "Influence", "Retrain", "Unlearner"]
