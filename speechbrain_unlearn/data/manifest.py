@@ -33,13 +33,19 @@ def manifest_row(utt_id, duration, wav, spk_id, label, start=-1, stop=-1):
     }
 
 
-def wav_duration(path):
-    """Duration in seconds read from a PCM wav header (no samples loaded)."""
+def wav_info(path):
+    """``(samples, sample_rate)`` read from a PCM wav header (no samples loaded)."""
     try:
         with wave.open(path, "rb") as fh:
-            return fh.getnframes() / fh.getframerate()
+            return fh.getnframes(), fh.getframerate()
     except (OSError, EOFError, wave.Error) as err:
         raise UnlearnError(f"cannot read {path} as a PCM wav file ({err}); check data_folder") from None
+
+
+def wav_duration(path):
+    """Duration in seconds read from a PCM wav header."""
+    samples, rate = wav_info(path)
+    return samples / rate
 
 
 def summarise(rows):

@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from speechbrain_unlearn.data.manifest import manifest_row, wav_duration
+from speechbrain_unlearn.data.manifest import manifest_row, wav_duration, wav_info
 from speechbrain_unlearn.errors import UnlearnError
 
 LIST_FILES = ("validation_list.txt", "testing_list.txt")
@@ -110,24 +110,26 @@ def prepare_speech_commands(data_folder, label_set="keywords", keywords=(), seed
 
 
 def _silence_rows(data_folder, split, count, clip_s=1.0):
-    """``count`` one-second ``_silence_`` windows of the background noise files."""
+    """``count`` one-second ``_silence_`` windows of the background noise files.
+
+    Windows are spread evenly over each file's region for ``split`` (the first
+    80% of every file for training, the next 10% validation, the last 10%
+    test), so no two splits share audio.
+    """
     folder = os.path.join(data_folder, NOISE_FOLDER)
     files = sorted(f for f in os.listdir(folder) if f.endswith(".wav")) if os.path.isdir(folder) else []
     if not files:
         raise UnlearnError(f"label_set 12class needs {NOISE_FOLDER}/ in {data_folder}")
-    region = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}[split]
+    first, last = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}[split]
+    per_file = -(-count // len(files))  # ceil
     rows = []
-    for i in range(count):
-        name = files[i % len(files)]
+    for name in files:
         path = os.path.join(folder, name)
-        total = wav_duration(path)
-        lo, hi = region[0] * total, region[1] * total - clip_s
-        n_windows = max(1, int(np.ceil(count / len(files))))
-        offset = lo + (hi - lo) * ((i // len(files)) / max(1, n_windows - 1) if n_windows > 1 else 0.0)
-        start = int(max(0.0, offset) * 16000)
-        rows.append(
-            manifest_row(
-                f"{SILENCE}-{split}-{i:05d}", clip_s, path, "noise", SILENCE, start, start + int(clip_s * 16000)
-            )
-        )
+        total, rate = wav_info(path)
+        clip = int(clip_s * rate)
+        lo = int(first * total)
+        hi = max(lo, int(last * total) - clip)
+        for start in np.linspace(lo, hi, per_file).astype(int)[: count - len(rows)]:
+            utt = f"{SILENCE}-{split}-{len(rows):05d}"
+            rows.append(manifest_row(utt, clip_s, path, "noise", SILENCE, int(start), int(start) + clip))
     return rows
