@@ -17,6 +17,7 @@ def test_overrides_reach_both_files():
     assert hp["seed"] == 7 and hp["unlearn_epochs"] == 5
     assert hp["output_folder"].endswith("finetune/sample-7")  # task key refers to a method key
     assert hp["unlearn_lr"] == pytest.approx(0.01 / 20)  # method key refers to a task key
+    assert load_hparams(TASK, METHOD, {"label_smoothing": 0.1})["loss"].label_smoothing == 0.1
 
 
 def test_unknown_key_is_named_with_suggestions():
