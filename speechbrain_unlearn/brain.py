@@ -9,7 +9,7 @@ metric and attack reads. It follows SpeechBrain's hooks:
 * ``compute_forward``: features and lengths to class scores;
 * ``compute_objectives``: mean training loss; per-sample records at eval;
 * ``on_fit_start``: a fresh learning-rate schedule from ``lr_annealing``;
-* ``on_stage_end``: logs, anneals the learning rate, checkpoints each epoch;
+* ``on_stage_end``: logs, anneals the learning rate, checkpoints each training epoch;
 * ``on_evaluate_start``: scores the model *in memory*, never reloading a
   checkpoint (SpeechBrain's default would silently swap the model).
 
@@ -111,30 +111,18 @@ class UtteranceBrain(sb.Brain):
         self.records = {"id": [], "label": [], "log_probs": []}
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Log, anneal and checkpoint at the end of each epoch."""
-        if stage == sb.Stage.TRAIN:
-            self.train_loss = stage_loss
-            self._end_of_epoch(epoch, {"loss": stage_loss}, None)
-        elif stage == sb.Stage.VALID:
-            stats = {"loss": stage_loss, "acc": float(self.collect_records()["correct"].mean())}
-            self._end_of_epoch(epoch, {"loss": self.train_loss}, stats)
-
-    def _end_of_epoch(self, epoch, train_stats, valid_stats):
-        if valid_stats is None and self.valid_epoch_pending:
-            return  # wait for the validation stage of this epoch
-        lr = self.optimizer.param_groups[0]["lr"] if hasattr(self, "optimizer") else None
+        """At the end of a training epoch: log, anneal the learning rate, checkpoint."""
+        if stage != sb.Stage.TRAIN:
+            return
+        self.train_loss = stage_loss
+        lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
             _, new_lr = self.scheduler(epoch)
             sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
-        logger.info("epoch %s lr %s train %s valid %s", epoch, lr, train_stats, valid_stats)
+        logger.info("epoch %s lr %s train loss %s", epoch, lr, stage_loss)
         if self.checkpointer is not None:
             meta = {"epoch": int(epoch), "elapsed_s": float(self.elapsed_s)}
             self.checkpointer.save_and_keep_only(meta=meta, num_to_keep=1)
-
-    def fit(self, epoch_counter, train_set, valid_set=None, **kwargs):
-        """SpeechBrain's ``fit``, remembering whether epochs end with validation."""
-        self.valid_epoch_pending = valid_set is not None
-        return super().fit(epoch_counter, train_set, valid_set, **kwargs)
 
     def loader_kwargs(self, dataset, batch_size):
         """Training loader options: padded batches in a seeded, per-epoch shuffle."""
@@ -148,7 +136,7 @@ class UtteranceBrain(sb.Brain):
             self.train_sampler = loader_kwargs.get("sampler")
         return loader_kwargs
 
-    def train_epochs(self, dataset, epochs, batch_size, valid_set=None, counter_name="counter"):
+    def train_epochs(self, dataset, epochs, batch_size, counter_name="counter"):
         """Train for ``epochs`` epochs (resuming from the checkpointer if it has one).
 
         Arguments
@@ -159,8 +147,6 @@ class UtteranceBrain(sb.Brain):
             Number of epochs.
         batch_size : int
             Minibatch size.
-        valid_set : DynamicItemDataset, optional
-            Scored after every epoch, for the log only.
         counter_name : str
             Checkpoint name of the epoch counter.
 
@@ -173,14 +159,7 @@ class UtteranceBrain(sb.Brain):
         if self.checkpointer is not None:
             self.checkpointer.add_recoverable(counter_name, counter)
         self.train_sampler = None
-        self.fit(
-            counter,
-            dataset,
-            valid_set,
-            progressbar=False,
-            train_loader_kwargs=self.loader_kwargs(dataset, batch_size),
-            valid_loader_kwargs={"batch_size": int(batch_size), "collate_fn": PaddedBatch},
-        )
+        self.fit(counter, dataset, progressbar=False, train_loader_kwargs=self.loader_kwargs(dataset, batch_size))
         return self.elapsed_s
 
     def on_evaluate_start(self, max_key=None, min_key=None):

@@ -139,7 +139,7 @@ class Influence(Unlearner):
     def repair(self, retain_set, steps):
         """``steps`` minibatch steps on the retain set with this method's optimiser."""
         loader = torch.utils.data.DataLoader(
-            retain_set, **{**self.loader_kwargs(retain_set, self.hparams.unlearn_batch_size)}
+            retain_set, **self.loader_kwargs(retain_set, self.hparams.unlearn_batch_size)
         )
         model = self.modules.model
         optimizer = self.hparams.unlearn_opt_class(model.parameters())
