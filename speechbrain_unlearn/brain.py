@@ -162,6 +162,29 @@ class UtteranceBrain(sb.Brain):
         self.fit(counter, dataset, progressbar=False, train_loader_kwargs=self.loader_kwargs(dataset, batch_size))
         return self.elapsed_s
 
+    def train_steps(self, dataset, steps, optimizer, batch_size):
+        """``steps`` minibatch steps of the training loss on ``dataset`` (seeded shuffle).
+
+        A plain loop without checkpoints or schedules, for short updates
+        (repair steps, relearning attacks); the model is left in eval mode.
+        """
+        loader = torch.utils.data.DataLoader(dataset, **self.loader_kwargs(dataset, batch_size))
+        model = self.modules.model
+        model.train()
+        done = 0
+        while done < steps:
+            for batch in loader:
+                batch = batch.to(self.device)
+                loss = self.hparams.loss(model(*batch.feats), batch.label).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                done += 1
+                if done >= steps:
+                    break
+        model.eval()
+        return done
+
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Score the model in memory: do not load a checkpoint."""
 

@@ -53,6 +53,28 @@ def top_level_keys(text):
     return _TOP_LEVEL_KEY.findall(text)
 
 
+def without_keys(text, keys):
+    r"""The YAML text without comments, blank lines and the top-level entries of ``keys``.
+
+    Cache keys are taken over what remains, so that editing a comment or a
+    key that does not change training never invalidates a trained model.
+
+    Example
+    -------
+    >>> without_keys("# note\na: 1\nb:\n  c: 2\nd: 3  # why\n", {"b"})
+    'a: 1\nd: 3  # why'
+    """
+    kept, skipping = [], False
+    for line in text.splitlines():
+        match = _TOP_LEVEL_KEY.match(line)
+        if match:
+            skipping = match.group(1) in keys
+        if skipping or not line.strip() or line.lstrip().startswith("#"):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def _read(path, what):
     if not path or not os.path.isfile(path):
         raise UnlearnError(f"{what} file {path!r} does not exist; pass e.g. hparams/finetune.yaml")

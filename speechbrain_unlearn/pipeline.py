@@ -32,8 +32,9 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
+from speechbrain_unlearn.aware import curvature_statistics, from_state, to_state
 from speechbrain_unlearn.brain import UtteranceBrain
-from speechbrain_unlearn.config import load_hparams, top_level_keys
+from speechbrain_unlearn.config import load_hparams, top_level_keys, without_keys
 from speechbrain_unlearn.data.dataio import FeatureStore, label_encoder, make_dataset
 from speechbrain_unlearn.data.manifest import COLUMNS, summarise
 from speechbrain_unlearn.data.speech_commands import is_speech_commands
@@ -41,6 +42,7 @@ from speechbrain_unlearn.data.splits import make_split
 from speechbrain_unlearn.data.voxceleb import is_voxceleb
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.evaluation.metrics import gaps, model_metrics
+from speechbrain_unlearn.evaluation.relearn import benign_relearn, recovery
 from speechbrain_unlearn.evaluation.report import write_report
 from speechbrain_unlearn.io import digest, load_tensors, read_json, save_tensors, write_csv, write_json, write_text
 
@@ -62,7 +64,7 @@ TRAINING_RUN_OPTS = (
     "auto_mix_prec",
     "bfloat16_mix_prec",
 )
-#: Task keys that choose what to forget or where to write, not how to train.
+#: Task keys that choose what to forget, where to write or how to evaluate, not how to train.
 RUN_KEYS = {
     "output_folder",
     "cache_folder",
@@ -75,6 +77,8 @@ RUN_KEYS = {
     "num_forget_speakers",
     "retrain_reference",
     "data_folder",
+    "relearn_steps",
+    "relearn_lr",
 }
 
 
@@ -148,8 +152,11 @@ def run(task, task_hparams_file, argv):
         return hp["model"](n_classes=len(encoder))
 
     hp["initial_model"] = initial_model
+    hp["forget_removes_classes"] = bool(split.forget_classes)
     stage = Stages(task, task_hparams_file, hp, run_opts, train_items, valid_items)
     original, original_meta = stage.trained("original", data["train"])
+    # Unlearning-aware training stores curvature statistics beside the original.
+    hp["original_curvature"] = stage.curvature(original, original_meta)
     reference = reference_meta = None
     if hp["retrain_reference"]:
         reference, reference_meta = stage.trained("reference", split.retain)
@@ -180,11 +187,13 @@ def run(task, task_hparams_file, argv):
 
     has_forgotten_classes = bool(split.forget_classes)
     metrics = {}
-    for name, trained in (("original", original), ("unlearned", model), ("retrained", reference)):
-        if trained is not None:
-            brain = UtteranceBrain(modules={"model": trained}, hparams=hp, run_opts=run_opts)
-            records = {s: brain.score(items, hp["eval_batch_size"]) for s, items in eval_sets.items()}
-            metrics[name] = model_metrics(records, has_forgotten_classes)
+    models = {
+        name: m for name, m in (("original", original), ("unlearned", model), ("retrained", reference)) if m is not None
+    }
+    for name, trained in models.items():
+        brain = UtteranceBrain(modules={"model": trained}, hparams=hp, run_opts=run_opts)
+        records = {s: brain.score(items, hp["eval_batch_size"]) for s, items in eval_sets.items()}
+        metrics[name] = model_metrics(records, has_forgotten_classes)
 
     results = {
         "task": task,
@@ -202,6 +211,7 @@ def run(task, task_hparams_file, argv):
         "gap_original_to_retrain": gaps(metrics["original"], metrics["retrained"]) if reference is not None else None,
         "time_s": {
             "train": original_meta["time_s"],
+            "curvature_statistics": original_meta.get("curvature_time_s"),
             "retrain": reference_meta["time_s"] if reference_meta else None,
             "unlearn": round(unlearn_time, 3),
         },
@@ -212,11 +222,31 @@ def run(task, task_hparams_file, argv):
         "method_diagnostics": diagnostics,
         "data": data["source"],
     }
+    if unlearner_class.results_key:
+        overhead = results["time_s"]["curvature_statistics"]
+        diagnostics["training_overhead"] = round(overhead / original_meta["time_s"], 4) if overhead else None
+        results[unlearner_class.results_key] = diagnostics
+    if int(hp.get("relearn_steps") or 0) > 0 and reference is not None:
+        attack_sets = {k: eval_sets[k] for k in ("forget", "forget_test") if k in eval_sets}
+        results["relearn"] = {"benign": relearn_report(models, retain_items, attack_sets, hp, run_opts)}
     if if_main_process():
         table = write_report(out, results)
         write_json(os.path.join(out, "forget_record.json"), forget_record(split, results, original, model))
         print(table)
     return results
+
+
+def relearn_report(models, retain_items, attack_sets, hp, run_opts):
+    """The benign relearning attack on every model (see :mod:`speechbrain_unlearn.evaluation.relearn`)."""
+    steps, lr = int(hp["relearn_steps"]), float(hp["relearn_lr"])
+    post = {name: benign_relearn(m, retain_items, attack_sets, hp, run_opts, steps, lr) for name, m in models.items()}
+    report = {"steps": steps, "lr": lr, "post_attack": post}
+    for key in post["retrained"]:
+        unlearned, original = recovery({name: post[name][key] for name in post})
+        suffix = "" if key == "forget_acc" else f"_{key[: -len('_acc')]}"
+        report[f"memorization_recovery{suffix}"] = round(unlearned, 6)
+        report[f"memorization_recovery_original{suffix}"] = round(original, 6)
+    return report
 
 
 def run_on_main_and_get(build):
@@ -286,9 +316,10 @@ def write_run_files(out, hp, data, split, sets):
 
 
 def state_hash(model):
-    """SHA-256 of a model's parameters and buffers, for the removal record."""
+    """SHA-256 of a model's parameters and buffers (or of a state dict), for the removal record."""
     sha = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
+    state = model if isinstance(model, dict) else model.state_dict()
+    for name, tensor in sorted(state.items()):
         sha.update(name.encode())
         sha.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return sha.hexdigest()
@@ -317,15 +348,45 @@ class Stages:
     def __init__(self, task, task_hparams_file, hp, run_opts, train_items, valid_set):
         self.task, self.hp, self.run_opts = task, hp, run_opts
         self.train_items, self.valid_set = train_items, valid_set
+        self.rows = {}
         with open(task_hparams_file, encoding="utf-8") as fh:
             task_text = fh.read()
         task_keys = set(top_level_keys(task_text)) - RUN_KEYS
         self.config = {
-            "task_text": task_text,
+            "task_text": without_keys(task_text, RUN_KEYS),
             "overrides": {k: v for k, v in hp["overrides"].items() if k in task_keys},
             # SpeechBrain run options that change training (debug runs get their own entries)
             "run_opts": {k: run_opts[k] for k in TRAINING_RUN_OPTS if k in run_opts.overridden_args},
         }
+
+    def curvature(self, model, meta):
+        """The original's stored curvature statistics (computed once if missing), or ``None``.
+
+        Only with ``unlearning_aware: true``; see :mod:`speechbrain_unlearn.aware`.
+        """
+        hp = self.hp
+        if not hp.get("unlearning_aware"):
+            return None
+        path = os.path.join(meta["folder"], "curvature.pt")
+        if os.path.exists(path):
+            return from_state(load_tensors(path), model)
+        logger.info("storing the original's curvature statistics in %s", path)
+        stats = curvature_statistics(
+            model,
+            self.train_items(self.rows["original"]),
+            hp["loss"],
+            hp["seed"],
+            hp["curvature_crop_frames"],
+            hp["eval_batch_size"],
+        )
+        meta["curvature_time_s"] = round(stats["time_s"], 3)
+        if if_main_process():
+            save_tensors(path, to_state(stats))
+            write_json(
+                os.path.join(meta["folder"], "meta.json"),
+                {k: v for k, v in meta.items() if k not in ("cached", "folder")},
+            )
+        return stats
 
     def trained(self, name, rows):
         """The model trained from scratch on ``rows``, from the cache if it is there.
@@ -337,6 +398,7 @@ class Stages:
         training time, summed over interrupted and resumed attempts.
         """
         hp = self.hp
+        self.rows[name] = rows
         key = digest({**self.config, "rows": [[r["ID"], r["label"], r["wav"], r["start"], r["stop"]] for r in rows]})
         folder = os.path.join(hp["cache_folder"], "models", self.task, f"{name}-{key}")
         model = hp["initial_model"]()
@@ -344,7 +406,7 @@ class Stages:
         if os.path.exists(model_path) and os.path.exists(meta_path):
             model.load_state_dict(load_tensors(model_path))
             logger.info("%s model loaded from the cache %s", name, folder)
-            return model, {**read_json(meta_path), "cached": True}
+            return model, {**read_json(meta_path), "cached": True, "folder": folder}
         ckpt_dir = os.path.join(folder, "ckpt")
         brain = UtteranceBrain(
             modules={"model": model},
@@ -369,4 +431,4 @@ class Stages:
             save_tensors(model_path, model.state_dict())
             write_json(meta_path, meta)
             shutil.rmtree(ckpt_dir, ignore_errors=True)
-        return model, {**meta, "cached": False}
+        return model, {**meta, "cached": False, "folder": folder}

@@ -40,7 +40,15 @@ from speechbrain.lobes.features import Fbank
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import digest, load_tensors, save_tensors
 
-__all__ = ["Fbank", "FeatureStore", "PaddedBatch", "label_encoder", "make_dataset", "read_audio"]
+__all__ = [
+    "Fbank",
+    "FeatureStore",
+    "PaddedBatch",
+    "fixed_length_batches",
+    "label_encoder",
+    "make_dataset",
+    "read_audio",
+]
 
 
 def read_audio(path, start=-1, stop=-1):
@@ -130,7 +138,7 @@ def module_settings(module):
     return settings
 
 
-def make_dataset(rows, encoder, store, crop_frames=None):
+def make_dataset(rows, encoder, store, crop_frames=None, centre=False):
     """A ``DynamicItemDataset`` yielding ``id``, ``feats`` and ``label``.
 
     Arguments
@@ -143,6 +151,11 @@ def make_dataset(rows, encoder, store, crop_frames=None):
         Source of the features.
     crop_frames : int, optional
         Random crop length for training; ``None`` keeps whole utterances.
+    centre : bool
+        Crop the centre ``crop_frames`` frames instead (deterministic).
+
+    The arguments are kept as ``dataset.source`` so that
+    :func:`fixed_length_batches` can rebuild a deterministic view.
     """
     missing = [r["label"] for r in rows if r["label"] not in encoder.lab2ind]
     if missing:
@@ -154,7 +167,8 @@ def make_dataset(rows, encoder, store, crop_frames=None):
     def feats_pipeline(utt_id):
         feats = store[utt_id].float()
         if crop_frames and feats.shape[0] > crop_frames:
-            start = int(torch.randint(0, feats.shape[0] - crop_frames + 1, (1,)))
+            spare = feats.shape[0] - crop_frames
+            start = spare // 2 if centre else int(torch.randint(0, spare + 1, (1,)))
             feats = feats[start : start + crop_frames]
         return feats
 
@@ -165,7 +179,34 @@ def make_dataset(rows, encoder, store, crop_frames=None):
     dataset.add_dynamic_item(feats_pipeline)
     dataset.add_dynamic_item(label_pipeline)
     dataset.set_output_keys(["id", "feats", "label"])
+    dataset.source = {"rows": rows, "encoder": encoder, "store": store, "crop_frames": crop_frames}
     return dataset
+
+
+def fixed_length_batches(dataset, crop_frames=None, batch_size=32):
+    """Deterministic, padding-free batches of a dataset made by :func:`make_dataset`.
+
+    Every utterance is centre-cropped to ``crop_frames`` (``None``: whole)
+    and batches hold utterances of one length only, so no utterance is
+    padded and, with a model in eval mode, what each utterance contributes
+    to a batch sum does not depend on its batch-mates. Statistics summed
+    over such batches can therefore be down-dated exactly by a subset.
+
+    Yields
+    ------
+    PaddedBatch
+        Batches with ``id``, ``feats`` and ``label``.
+    """
+    src = dataset.source
+    view = make_dataset(src["rows"], src["encoder"], src["store"], crop_frames, centre=True)
+    by_length = {}
+    for index, row in enumerate(src["rows"]):
+        frames = src["store"][row["ID"]].shape[0]
+        by_length.setdefault(min(frames, crop_frames or frames), []).append(index)
+    for length in sorted(by_length):
+        indices = by_length[length]
+        for start in range(0, len(indices), int(batch_size)):
+            yield PaddedBatch([view[i] for i in indices[start : start + int(batch_size)]])
 
 
 def sb_takes_provides(takes, provides):

@@ -42,6 +42,22 @@ def markdown_table(results):
     if gap:
         lines.append("| gap to retrain | " + " | ".join(_fmt(gap.get(k, "")) for k in keys) + " |")
         lines += ["", f"Average gap to the retrained reference: {_fmt(gap['avg'])}"]
+    benign = (results.get("relearn") or {}).get("benign")
+    if benign:
+        sets = list(benign["post_attack"]["retrained"])
+        lines += [
+            "",
+            f"Relearning attack (benign: {benign['steps']} retain steps at lr {benign['lr']:g}), after the attack:",
+            "",
+            "| model | " + " | ".join(sets) + " |",
+            "|---" * (len(sets) + 1) + "|",
+        ]
+        lines += [
+            f"| {m} | " + " | ".join(_fmt(benign["post_attack"][m][k]) for k in sets) + " |"
+            for m in models
+            if m in benign["post_attack"]
+        ]
+        lines += ["", f"Memorisation recovered (unlearned minus reference): {_fmt(benign['memorization_recovery'])}"]
     times = results.get("time_s", {})
     if times:
         lines += ["", "| stage | seconds |", "|---|---|"]

@@ -37,6 +37,8 @@ class Unlearner(UtteranceBrain):
     scenarios = SCENARIOS
     #: hparams key of this method's optimiser factory.
     opt_key = "unlearn_opt_class"
+    #: If set, the results JSON also holds this method's diagnostics under this key.
+    results_key = None
     annealing_key = "unlearn_lr_annealing"
 
     @classmethod
