@@ -91,11 +91,21 @@ def parse_overrides(overrides):
     {'keywords': ['yes', 'no', 'on'], 'seed': 3}
     >>> parse_overrides("forget_speakers: 00123456")
     {'forget_speakers': ['00123456']}
+    >>> parse_overrides("seed: 1\nseed: 2")
+    Traceback (most recent call last):
+    ...
+    speechbrain_unlearn.errors.UnlearnError: --seed is given twice on the command line; keep one
     """
     if not overrides:
         return {}
     if isinstance(overrides, dict):
         return dict(overrides)
+    keys = top_level_keys(overrides)
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise UnlearnError(
+            f"--{', --'.join(twice)} {'is' if len(twice) == 1 else 'are'} given twice on the command line; keep one"
+        )
     try:  # YAML 1.2, as HyperPyYAML reads it: `yes`, `no`, `on`, `off` stay strings
         parsed = YAML(typ="safe", pure=True).load(overrides) or {}
         as_text = YAML(typ="base", pure=True).load(overrides) or {}

@@ -115,6 +115,7 @@ def run(task, task_hparams_file, argv):
     if unlearner_class is None:
         raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")
     unlearner_class.check_scenario(hp["scenario"])
+    unlearner_class.check_hparams(hp)
 
     # Everything that can reject the input runs before anything is written.
     data = prepare_data(task, hp)

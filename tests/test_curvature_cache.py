@@ -115,9 +115,7 @@ def test_mean_inputs_and_summed_grads_match_the_rows(layer, shape):
     torch.testing.assert_close(_mean_inputs(layer, x), rows.reshape(shape[0], -1, rows.shape[-1]).mean(dim=1))
     g = torch.randn_like(layer(x))
     grads = _layer_output_grads(layer, g)
-    torch.testing.assert_close(
-        _summed_output_grads(layer, g), grads.reshape(shape[0], -1, grads.shape[-1]).sum(dim=1)
-    )
+    torch.testing.assert_close(_summed_output_grads(layer, g), grads.reshape(shape[0], -1, grads.shape[-1]).sum(dim=1))
 
 
 def test_kfac_reduce_is_exact_for_a_pooled_layer_with_a_linear_readout():

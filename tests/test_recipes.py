@@ -239,6 +239,7 @@ def test_real_layout_folder(tmp_path, tiny_vc, cache):
             "2 IDs not in the training manifest: ghost-1, ghost-2",
         ),
         ("VoxCeleb", ["--forget_ration=0.2"], "unknown key 'forget_ration'"),
+        ("VoxCeleb", ["--seed=1", "--seed=2"], "--seed is given twice on the command line"),
     ],
 )
 def test_bad_input_answers_in_one_line(task, args, message, tmp_path, tiny_vc, cache):
@@ -251,6 +252,20 @@ def test_bad_input_answers_in_one_line(task, args, message, tmp_path, tiny_vc, c
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--influence_scope=last"], "influence_scope must be head, all or a number of layers"),
+        (["--influence_requests=0"], "influence_requests must be at least 1"),
+    ],
+)
+def test_bad_influence_settings_answer_before_anything_is_written(args, message, tmp_path, cache):
+    out = tmp_path / "out"
+    proc = tiny_run("VoxCeleb", "influence", cache, out, *args)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: ") and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_runs_under_torchrun_on_cpu(cache, tmp_path):

@@ -47,6 +47,10 @@ class Unlearner(UtteranceBrain):
         if scenario not in cls.scenarios:
             raise UnlearnError(f"{cls.__name__} supports the scenarios {', '.join(cls.scenarios)}, not {scenario}")
 
+    @classmethod
+    def check_hparams(cls, hparams):
+        """Refuse, in one line, settings this method cannot use (before anything is written)."""
+
     def unlearn(self, forget_set, retain_set):
         """Remove the forget set's influence from ``self.modules.model``.
 

@@ -187,12 +187,23 @@ class Influence(Unlearner):
             out["per_request"] = reports
         return out
 
+    @classmethod
+    def check_hparams(cls, hparams):
+        """The scope and the number of requests, checked before anything is written."""
+        scope = hparams["influence_scope"]
+        if scope not in ("head", "all") and not (isinstance(scope, int) and not isinstance(scope, bool) and scope >= 0):
+            raise UnlearnError(f"influence_scope must be head, all or a number of layers, not {scope!r}")
+        if not isinstance(hparams["influence_requests"], int) or hparams["influence_requests"] < 1:
+            raise UnlearnError(f"influence_requests must be at least 1, not {hparams['influence_requests']!r}")
+
     def requests(self, forget_set):
         """The forget set as ``influence_requests`` deletion requests (a seeded partition)."""
         n_requests = int(self.hparams.influence_requests)
         rows = forget_set.source["rows"]
-        if not 1 <= n_requests <= len(rows):
-            raise UnlearnError(f"influence_requests must be between 1 and the forget set's size {len(rows)}")
+        if n_requests > len(rows):
+            raise UnlearnError(
+                f"influence_requests ({n_requests}) is more than the forget set's {len(rows)} utterances"
+            )
         order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(int(self.hparams.seed) + 1))
         return [_subset_view(forget_set, sorted(part.tolist())) for part in torch.tensor_split(order, n_requests)]
 
