@@ -130,6 +130,7 @@ def run(task, task_hparams_file, argv):
         num_forget_classes=hp["num_forget_classes"],
         num_forget_speakers=hp["num_forget_speakers"],
     )
+    unlearner_class.check_split(split.forget_classes)
     sets = evaluation_sets(data, split)
     encoder = label_encoder(r["label"] for r in data["train"])
     store = run_on_main_and_get(
@@ -179,7 +180,7 @@ def run(task, task_hparams_file, argv):
         "unlearning with %s on %d forget / %d retain utterances", hp["method"], len(split.forget), len(split.retain)
     )
     start = time.time()
-    diagnostics = unlearner.unlearn(forget_items, retain_items) or {}
+    diagnostics, method_status = unlearner.run(forget_items, retain_items)
     unlearn_time = time.time() - start
     diagnostics.setdefault("resumed", bool(getattr(unlearner, "resumed", False)))
     if if_main_process():
@@ -220,6 +221,7 @@ def run(task, task_hparams_file, argv):
         "forget_classes": split.forget_classes,
         "forget_speakers": split.forget_speakers,
         "cached": {"original": original_meta["cached"], "reference": bool(reference_meta and reference_meta["cached"])},
+        "method_status": method_status,
         "method_diagnostics": diagnostics,
         "data": data["source"],
     }

@@ -34,7 +34,14 @@ def markdown_table(results):
     for model in models:
         keys += [k for k in results["metrics"][model] if k not in keys]
     title = f"{results['task']} / {results['method']} / {results['scenario']} / seed {results['seed']}"
-    lines = [f"# {title}", "", "| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines = [f"# {title}", ""]
+    status = results.get("method_status") or {}
+    if status.get("status") == "diverged":
+        lines += [
+            f"**The method diverged** ({status['reason']}); restored the weights of step {status['restored_step']}.",
+            "",
+        ]
+    lines += ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for model in models:
         row = [_fmt(results["metrics"][model].get(k, float("nan"))) for k in keys]
         lines.append(f"| {model} | " + " | ".join(row) + " |")

@@ -3,7 +3,10 @@
 An unlearner is an :class:`~speechbrain_unlearn.brain.UtteranceBrain` whose
 ``modules.model`` starts as a *copy* of the original model. The pipeline calls
 :meth:`Unlearner.unlearn` once with the forget and retain datasets and then
-scores ``modules.model`` as the unlearned model. A method file subclasses it,
+scores ``modules.model`` as the unlearned model (through :meth:`Unlearner.run`,
+which adds the divergence guard, :mod:`speechbrain_unlearn.methods.guard`:
+a method's loop calls ``self.guard.step(loss)`` after each optimiser
+step). A method file subclasses it,
 implements ``unlearn`` (reading like the paper's algorithm box) and, where it
 only makes sense for some scenarios, lists them in ``scenarios``.
 
@@ -28,6 +31,7 @@ speechbrain_unlearn.errors.UnlearnError: DoNothing supports the scenarios class,
 from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.data.splits import SCENARIOS
 from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
 
 
 class Unlearner(UtteranceBrain):
@@ -35,6 +39,8 @@ class Unlearner(UtteranceBrain):
 
     #: The scenarios this method applies to.
     scenarios = SCENARIOS
+    #: True for methods that only apply when the forget set removes whole classes.
+    needs_forgotten_classes = False
     #: hparams key of this method's optimiser factory.
     opt_key = "unlearn_opt_class"
     #: If set, the results JSON also holds this method's diagnostics under this key.
@@ -48,8 +54,35 @@ class Unlearner(UtteranceBrain):
             raise UnlearnError(f"{cls.__name__} supports the scenarios {', '.join(cls.scenarios)}, not {scenario}")
 
     @classmethod
+    def check_split(cls, forget_classes):
+        """Refuse, in one line, a forget set that does not remove the whole classes this method needs."""
+        if cls.needs_forgotten_classes and not forget_classes:
+            raise UnlearnError(
+                f"{cls.__name__} forgets whole classes: use scenario class (or speaker on VoxCeleb, "
+                "where a speaker is a class)"
+            )
+
+    @classmethod
     def check_hparams(cls, hparams):
         """Refuse, in one line, settings this method cannot use (before anything is written)."""
+
+    def run(self, forget_set, retain_set):
+        """:meth:`unlearn` under the divergence guard.
+
+        Returns
+        -------
+        tuple of dict
+            The method's diagnostics (empty if it diverged) and its status
+            (``method_status`` in the results: ``ok`` or ``diverged``, why,
+            and the step whose weights were restored).
+        """
+        self.guard = DivergenceGuard.from_hparams(self, retain_set)
+        try:
+            diagnostics = self.unlearn(forget_set, retain_set) or {}
+            self.guard.check()
+        except Diverged:
+            diagnostics = {}
+        return diagnostics, self.guard.status()
 
     def unlearn(self, forget_set, retain_set):
         """Remove the forget set's influence from ``self.modules.model``.

@@ -61,7 +61,8 @@ Hparams (``hparams/influence.yaml``): ``influence_scope``,
 ``influence_max_relative_step`` (``rho``),
 ``influence_check_samples``, ``influence_damping_trials``,
 ``influence_requests``, ``influence_residual_bound``,
-``reestimate_batchnorm``, ``batchnorm_samples``, ``repair_steps``; from the
+``reestimate_batchnorm``, ``batchnorm_samples``, ``repair_steps``,
+``unlearn_batch_size``, ``unlearn_opt_class``, ``unlearn_lr_annealing``; from the
 task: ``curvature_crop_frames``, ``weight_decay`` (``lambda``).
 """
 
