@@ -7,8 +7,7 @@ predictive log-probabilities and the negative log-likelihood, which every
 metric and attack reads. It follows SpeechBrain's hooks:
 
 * ``compute_forward``: features and lengths to class scores;
-* ``compute_objectives``: mean training loss (individually flooded at
-  ``flood_level`` when set, see :func:`flood`); per-sample records at eval;
+* ``compute_objectives``: mean training loss; per-sample records at eval;
 * ``on_fit_start``: a fresh learning-rate schedule from ``lr_annealing``;
 * ``on_stage_end``: logs, anneals the learning rate, checkpoints each training epoch;
 * ``on_evaluate_start``: scores the model *in memory*, never reloading a
@@ -47,23 +46,6 @@ from speechbrain_unlearn.data.dataio import PaddedBatch
 logger = logging.getLogger(__name__)
 
 
-def flood(losses, level):
-    """Individual flooding (iFlood, Xie et al. 2022): ``|l_i - b| + b`` per sample.
-
-    Each utterance's training loss is kept near ``b``: below it the gradient
-    ascends, so no single utterance is memorised to a loss near zero. ``b = 0``
-    leaves the losses unchanged.
-
-    Example
-    -------
-    >>> flood(torch.tensor([0.02, 0.5]), 0.1)
-    tensor([0.1800, 0.5000])
-    """
-    if not level:
-        return losses
-    return (losses - level).abs() + level
-
-
 class UtteranceBrain(sb.Brain):
     """Train and score an utterance classifier (Speech Commands or VoxCeleb)."""
 
@@ -82,9 +64,7 @@ class UtteranceBrain(sb.Brain):
         """Mean per-sample loss; at evaluation, record every utterance."""
         targets = batch.label.to(self.device)
         losses = self.hparams.loss(predictions, targets)
-        if stage == sb.Stage.TRAIN:
-            losses = flood(losses, getattr(self.hparams, "flood_level", 0.0))
-        else:
+        if stage != sb.Stage.TRAIN:
             log_probs = self.hparams.loss.log_probs(predictions).detach().cpu()
             self.records["id"].extend(batch.id)
             self.records["label"].append(targets.cpu())

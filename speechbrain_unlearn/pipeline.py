@@ -156,6 +156,7 @@ def run(task, task_hparams_file, argv):
     hp["initial_model"] = initial_model
     hp["forget_removes_classes"] = bool(split.forget_classes)
     stage = Stages(task, task_hparams_file, hp, run_opts, train_items, valid_items)
+    hp["training_key"] = digest(stage.config)
     original, original_meta = stage.trained("original", data["train"])
     # Unlearning-aware training stores curvature statistics beside the original.
     hp["original_curvature"] = stage.curvature(original, original_meta)
@@ -181,7 +182,8 @@ def run(task, task_hparams_file, argv):
     )
     start = time.time()
     diagnostics, method_status = unlearner.run(forget_items, retain_items)
-    unlearn_time = time.time() - start
+    unlearn_time = time.time() - start - unlearner.training_time_s
+    model = unlearner.modules.model  # a method may replace it (SISA: the shard ensemble)
     diagnostics.setdefault("resumed", bool(getattr(unlearner, "resumed", False)))
     if if_main_process():
         save_tensors(os.path.join(out, "unlearned_model.pt"), model.state_dict())
@@ -225,6 +227,8 @@ def run(task, task_hparams_file, argv):
         "method_diagnostics": diagnostics,
         "data": data["source"],
     }
+    if unlearner.training_time_s:
+        results["time_s"]["method_training"] = round(unlearner.training_time_s, 3)
     if unlearner_class.results_key:
         overhead = results["time_s"]["curvature_statistics"]
         diagnostics["training_overhead"] = round(overhead / original_meta["time_s"], 4) if overhead else None

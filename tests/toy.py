@@ -18,6 +18,7 @@ from tests.conftest import ROOT
 
 TOY_TASK = """\
 seed: 3
+cache_folder: results/cache
 n_classes: 4
 scenario: sample
 lr: 0.01

@@ -41,6 +41,9 @@ class Unlearner(UtteranceBrain):
     scenarios = SCENARIOS
     #: True for methods that only apply when the forget set removes whole classes.
     needs_forgotten_classes = False
+    #: Seconds of ``unlearn`` spent training a model the method needs beforehand
+    #: (SISA's shards): reported as training, not as unlearning time.
+    training_time_s = 0.0
     #: hparams key of this method's optimiser factory.
     opt_key = "unlearn_opt_class"
     #: If set, the results JSON also holds this method's diagnostics under this key.

@@ -82,6 +82,7 @@ from speechbrain_unlearn.curvature.solvers import top_eigenvalue
 from speechbrain_unlearn.data.dataio import fixed_length_batches, make_dataset
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner
+from speechbrain_unlearn.methods.common import subset
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +98,6 @@ def _union(first, second):
     """The :func:`make_dataset` dataset of two such datasets' rows."""
     src = first.source
     return make_dataset(src["rows"] + second.source["rows"], src["encoder"], src["store"], src["crop_frames"])
-
-
-def _subset_view(dataset, indices):
-    """A :func:`make_dataset` dataset restricted to ``indices`` (same features and labels)."""
-    src = dataset.source
-    return make_dataset([src["rows"][i] for i in indices], src["encoder"], src["store"], src["crop_frames"])
 
 
 class _Head(torch.nn.Module):
@@ -132,7 +127,7 @@ class Influence(Unlearner):
 
         # what every request checks against: seeded samples of the final retain set
         order = torch.randperm(len(retain_set), generator=torch.Generator().manual_seed(int(hp.seed))).tolist()
-        check = _subset_view(retain_set, order[: int(hp.influence_check_samples)])
+        check = subset(retain_set, order[: int(hp.influence_check_samples)])
         self.check_batches = list(fixed_length_batches(check, crop, batch_size))
         self.bn_sample = torch.utils.data.Subset(retain_set, order[: int(hp.batchnorm_samples)])
 
@@ -206,7 +201,7 @@ class Influence(Unlearner):
                 f"influence_requests ({n_requests}) is more than the forget set's {len(rows)} utterances"
             )
         order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(int(self.hparams.seed) + 1))
-        return [_subset_view(forget_set, sorted(part.tolist())) for part in torch.tensor_split(order, n_requests)]
+        return [subset(forget_set, sorted(part.tolist())) for part in torch.tensor_split(order, n_requests)]
 
     def remove(self, request, n_train, stats, layers):
         """Remove one request from ``self.modules.model`` and down-date ``stats`` (steps 1 to 5)."""

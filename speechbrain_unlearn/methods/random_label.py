@@ -1,0 +1,71 @@
+"""Random labels: fine-tune on the forget set relabelled at random, with the retain set.
+
+Algorithm
+---------
+Input: original weights ``theta``, forget set F, retain set R, epochs E,
+learning rate eta, seed s.
+
+1. for each utterance x in F with label y, draw (once, seeded by s) a label
+   ``y'`` uniformly among the classes other than y; when whole classes are
+   forgotten (scenario ``class``, or ``speaker`` on VoxCeleb), among the
+   retained classes only (a forgotten class is no target to move towards)
+2. ``D = {(x, y') : x in F} + R``
+3. for each of E epochs, for each minibatch B of D (seeded shuffle):
+   ``theta <- theta - eta * grad mean_{(x, y) in B} loss(x, y; theta)``
+4. return ``theta``
+
+The wrong labels overwrite what the model memorised about F, while the
+retain set holds the rest of its behaviour in place.
+
+Golatkar, Achille & Soatto (2020), "Eternal sunshine of the spotless net:
+selective forgetting in deep networks" (the random-label fine-tuning
+baseline); Graves, Nagisetty & Ganesh (2021), "Amnesiac machine learning"
+(the same relabelling, with the retain data).
+
+Hparams (``hparams/random_label.yaml``): ``unlearn_epochs``, ``unlearn_lr``,
+``unlearn_batch_size``, ``unlearn_opt_class``; from the task: ``seed``.
+"""
+
+import torch
+
+from speechbrain_unlearn.methods.base import Unlearner
+from speechbrain_unlearn.methods.common import WithFields, count_classes, dataset_labels, random_other_labels
+
+
+class RandomLabel(Unlearner):
+    """Fine-tune on the randomly relabelled forget set together with the retain set."""
+
+    def unlearn(self, forget_set, retain_set):
+        """Relabel ``forget_set`` (seeded) and train on it and ``retain_set`` for ``unlearn_epochs`` epochs."""
+        hp = self.hparams
+        labels = dataset_labels(forget_set)
+        n_classes = count_classes(self.modules.model, forget_set, self.device)
+        retained = sorted(set(range(n_classes)) - set(labels)) if hp.forget_removes_classes else None
+        generator = torch.Generator().manual_seed(int(hp.seed))
+        relabelled = WithFields(forget_set, label=random_other_labels(labels, n_classes, generator, retained).tolist())
+        data = torch.utils.data.ConcatDataset([relabelled, retain_set])
+        model = self.modules.model
+        optimizer = hp.unlearn_opt_class(model.parameters())
+        loader = torch.utils.data.DataLoader(data, **self.loader_kwargs(data, hp.unlearn_batch_size))
+        losses = []
+        for epoch in range(int(hp.unlearn_epochs)):
+            loader.sampler.set_epoch(epoch)
+            total, count = 0.0, 0
+            model.train()
+            for batch in loader:
+                batch = batch.to(self.device)
+                loss = hp.loss(model(*batch.feats), batch.label).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                self.guard.step(loss.detach())
+                total, count = total + loss.item() * len(batch.label), count + len(batch.label)
+            losses.append(round(total / max(count, 1), 6))
+        model.eval()
+        return {
+            "epochs": int(hp.unlearn_epochs),
+            "steps": self.guard.steps,
+            "relabelled": len(relabelled),
+            "label_pool": "retained classes" if retained is not None else "all other classes",
+            "train_loss_per_epoch": losses,
+        }

@@ -1,0 +1,117 @@
+"""SCRUB: a student that moves away from its teacher on the forget set and stays close on the retain set.
+
+Kurmanji, Triantafillou, Hayes and Triantafillou (2023), "Towards Unbounded
+Machine Unlearning", NeurIPS.
+
+Algorithm
+---------
+Input: original weights ``theta*`` (the teacher), forget set F, retain set R,
+epochs E, max-step epochs ``M <= E``, weights ``alpha`` and ``gamma``,
+temperature ``T``, learning rate eta.
+
+Let ``d(x) = T^2 KL(softmax(t(x) / T) || softmax(s(x) / T))`` be the
+distillation divergence of the student ``s`` from the frozen teacher ``t``
+on utterance ``x`` (their code's ``DistillKL``).
+
+1. student ``theta <- theta*``; teacher: a frozen copy of ``theta*``
+2. for epoch ``e = 1..E``:
+
+   a. if ``e <= M`` (a max-step epoch), for each minibatch B of F:
+      ``theta <- theta + eta grad mean_{x in B} d(x)`` (ascent: move away
+      from the teacher on the forget set)
+   b. (a min-step epoch) for each minibatch B of R:
+      ``theta <- theta - eta grad mean_{x in B} [alpha d(x) + gamma loss(x)]``
+      (stay close to the teacher, and correct, on the retain set)
+
+3. return ``theta``
+
+The max-steps ascend a divergence that has no upper bound, so every step is
+watched by the divergence guard (:mod:`speechbrain_unlearn.methods.guard`):
+a non-finite loss, or retain accuracy on a check sample below the floor,
+restores the last good weights and stops (``method_status``: ``diverged``).
+Both passes run the student in train mode, as their code does, and the
+teacher in eval mode. This matters for the first max-step: the student
+starts as the teacher, where the divergence and its gradient vanish; in
+train mode BatchNorm normalises with the batch's statistics (and dropout is
+on), so the two differ and the ascent has a direction from the first step.
+The max-steps' forget-only batches pull BatchNorm's running statistics
+towards the forget set; the min-steps that follow pull them back.
+Distributions are predictive log-probabilities (``loss.log_probs``).
+
+Scenarios: all (``sample``, ``class``, ``speaker``, ``list``).
+Hparams (``hparams/scrub.yaml``): ``scrub_epochs`` (E), ``scrub_max_epochs``
+(M), ``scrub_alpha``, ``scrub_gamma``, ``scrub_temperature`` (T),
+``scrub_forget_batch_size``, ``unlearn_lr``, ``unlearn_batch_size``,
+``unlearn_opt_class``, ``guard_retain_floor``, ``guard_every``,
+``guard_samples``.
+"""
+
+import torch
+
+from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.methods.base import Unlearner
+from speechbrain_unlearn.methods.common import distillation_kl, frozen_copy
+
+
+class Scrub(Unlearner):
+    """SCRUB's alternating max/min distillation (see the module docstring)."""
+
+    @classmethod
+    def check_hparams(cls, hparams):
+        """The number of max-step epochs is at most the number of epochs."""
+        epochs, max_epochs = int(hparams["scrub_epochs"]), int(hparams["scrub_max_epochs"])
+        if not 0 <= max_epochs <= epochs:
+            raise UnlearnError(f"scrub_max_epochs must lie in [0, scrub_epochs={epochs}], not {max_epochs}")
+
+    def unlearn(self, forget_set, retain_set):
+        """Alternate max-step epochs on the forget set and min-step epochs on the retain set."""
+        hp, model = self.hparams, self.modules.model
+        teacher = frozen_copy(model)
+        optimizer = hp.unlearn_opt_class(model.parameters())
+        forget_loader = torch.utils.data.DataLoader(
+            forget_set, **self.loader_kwargs(forget_set, hp.scrub_forget_batch_size)
+        )
+        retain_loader = torch.utils.data.DataLoader(retain_set, **self.loader_kwargs(retain_set, hp.unlearn_batch_size))
+        self.temperature = float(hp.scrub_temperature)
+        alpha, gamma = float(hp.scrub_alpha), float(hp.scrub_gamma)
+        report = {"max_steps": 0, "min_steps": 0, "forget_kl_per_max_epoch": [], "retain_loss_per_epoch": []}
+        for epoch in range(int(hp.scrub_epochs)):
+            if epoch < int(hp.scrub_max_epochs):
+                forget_loader.sampler.set_epoch(epoch)
+                kl, steps = self.run_epoch(forget_loader, teacher, optimizer, lambda d, ce: -d, maximise=True)
+                report["max_steps"] += steps
+                report["forget_kl_per_max_epoch"].append(kl)
+            retain_loader.sampler.set_epoch(epoch)
+            loss, steps = self.run_epoch(retain_loader, teacher, optimizer, lambda d, ce: alpha * d + gamma * ce)
+            report["min_steps"] += steps
+            report["retain_loss_per_epoch"].append(loss)
+        model.eval()
+        return {"epochs": int(hp.scrub_epochs), "max_epochs": int(hp.scrub_max_epochs), **report}
+
+    def run_epoch(self, loader, teacher, optimizer, objective, maximise=False):
+        """One pass of ``objective(divergence, task loss)`` (both batch means) over ``loader``.
+
+        Returns the mean divergence (max-steps) or the mean objective
+        (min-steps) over the epoch, and the number of steps.
+        """
+        hp, model = self.hparams, self.modules.model
+        model.train()
+        total, count, steps = 0.0, 0, 0
+        for batch in loader:
+            batch = batch.to(self.device)
+            feats, lengths = batch.feats
+            scores = model(feats, lengths)
+            with torch.no_grad():
+                target = hp.loss.log_probs(teacher(feats, lengths))
+            divergence = distillation_kl(hp.loss.log_probs(scores), target, self.temperature).mean()
+            divergence = divergence * self.temperature**2
+            task = hp.loss(scores, batch.label).mean() if not maximise else None
+            loss = objective(divergence, task)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            value = divergence.item() if maximise else loss.item()
+            total, count = total + value * len(batch.id), count + len(batch.id)
+            self.guard.step(loss.detach())
+        return total / max(count, 1), steps
