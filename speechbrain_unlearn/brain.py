@@ -129,6 +129,10 @@ class UtteranceBrain(sb.Brain):
         sampler = ReproducibleRandomSampler(dataset, seed=int(self.hparams.seed))
         return {"batch_size": int(batch_size), "collate_fn": PaddedBatch, "sampler": sampler}
 
+    def training_loader(self, dataset, batch_size):
+        """A loader of ``dataset`` with :meth:`loader_kwargs` (``sampler.set_epoch`` reshuffles it)."""
+        return torch.utils.data.DataLoader(dataset, **self.loader_kwargs(dataset, batch_size))
+
     def _train_loader_specifics(self, dataset, loader_kwargs):
         # SpeechBrain only calls ``set_epoch`` on samplers it made itself.
         loader_kwargs = super()._train_loader_specifics(dataset, loader_kwargs)
@@ -168,7 +172,7 @@ class UtteranceBrain(sb.Brain):
         A plain loop without checkpoints or schedules, for short updates
         (repair steps, relearning attacks); the model is left in eval mode.
         """
-        loader = torch.utils.data.DataLoader(dataset, **self.loader_kwargs(dataset, batch_size))
+        loader = self.training_loader(dataset, batch_size)
         model = self.modules.model
         model.train()
         done = 0

@@ -8,8 +8,6 @@ within a handful of steps. Recipe smoke tests run each method once per task
 on the tiny corpora.
 """
 
-import json
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,7 +15,7 @@ from speechbrain.lobes.models.ECAPA_TDNN import Classifier
 
 from speechbrain_unlearn.methods.head_suppress import suppress_cosine
 from speechbrain_unlearn.methods.l1_sparse import l1_norm
-from tests.test_recipes import tiny_run
+from tests.test_recipes import method_recipe_results, tiny_run
 from tests.toy import evaluate, toy_items, toy_setup
 
 
@@ -258,12 +256,7 @@ RECIPE_RUNS = [
 
 @pytest.mark.parametrize("task,method,extra", RECIPE_RUNS, ids=[f"{t}-{m}" for t, m, _ in RECIPE_RUNS])
 def test_recipe_runs(task, method, extra, cache, tmp_path):
-    out = tmp_path / "run"
-    proc = tiny_run(task, method, cache, out, *extra)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((out / "unlearn_results.json").read_text())
-    assert (results["task"], results["method"]) == (task, method)
-    assert results["method_status"]["status"] == "ok", results["method_status"]
+    results = method_recipe_results(task, method, extra, cache, tmp_path)
     metrics = results["metrics"]
     if method == "head_suppress":
         # never a forgotten class; every other prediction kept, so no retained-class accuracy is lost

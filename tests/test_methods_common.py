@@ -11,6 +11,7 @@ import torch
 from speechbrain_unlearn.config import load_hparams, top_level_keys
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner
+from speechbrain_unlearn.methods.common import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
 from tests.conftest import ROOT
 from tests.toy import evaluate, toy_setup
@@ -93,3 +94,26 @@ def test_class_only_methods_refuse_a_split_without_whole_classes():
     ClassOnly.check_split(["yes"])
     with pytest.raises(UnlearnError, match="use scenario class"):
         ClassOnly.check_split([])
+
+
+@pytest.mark.parametrize(
+    "method,overrides",
+    [("neggrad", {"unlearn_lr": 1.0, "unlearn_epochs": 50, "guard_every": 1}), ("finetune", {"unlearn_epochs": 1})],
+)
+def test_run_leaves_the_model_in_eval_mode(method, overrides):
+    """Also when the guard stops a loop mid-epoch, or the method trained through SpeechBrain's fit."""
+    setup = toy_setup(method, overrides=overrides)
+    _, status = setup["unlearner"].run(setup["forget"], setup["retain"])
+    assert status["status"] == ("diverged" if method == "neggrad" else "ok")
+    assert not any(m.training for m in setup["unlearner"].modules.model.modules())
+
+
+def test_guard_check_keeps_every_module_mode():
+    setup = toy_setup("finetune")
+    brain = setup["unlearner"]
+    guard = DivergenceGuard(brain, setup["retain"], floor=0.0, every=1, samples=8, seed=1)
+    model = train_keeping_batchnorm_statistics(brain.modules.model)
+    modes = [m.training for m in model.modules()]
+    guard.check()
+    assert guard.accuracy is not None and False in modes and True in modes
+    assert [m.training for m in model.modules()] == modes

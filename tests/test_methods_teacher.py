@@ -20,7 +20,7 @@ from speechbrain_unlearn.methods.fisher import FisherForgetting, noise_std
 from speechbrain_unlearn.methods.salun import saliency_mask
 from speechbrain_unlearn.methods.scrub import Scrub
 from speechbrain_unlearn.models import ECAPAClassifier
-from tests.test_recipes import tiny_run
+from tests.test_recipes import method_recipe_results, tiny_run
 from tests.toy import evaluate, toy_setup
 
 #: Retain accuracy may fall at most this much below the original's (1.0 on the toy).
@@ -286,12 +286,7 @@ RECIPE_RUNS = [
 
 @pytest.mark.parametrize("task,method,extra", RECIPE_RUNS, ids=[f"{t}-{m}" for t, m, _ in RECIPE_RUNS])
 def test_recipe_runs(task, method, extra, cache, tmp_path):
-    out = tmp_path / "run"
-    proc = tiny_run(task, method, cache, out, *extra)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((out / "unlearn_results.json").read_text())
-    assert (results["task"], results["method"]) == (task, method)
-    assert results["method_status"]["status"] == "ok", results["method_status"]
+    results = method_recipe_results(task, method, extra, cache, tmp_path)
     diagnostics = results["method_diagnostics"]
     if method == "scrub":
         assert results["method_status"]["retain_check_acc"] is not None and diagnostics["max_steps"] > 0

@@ -47,6 +47,17 @@ def tiny_run(task, method, cache, out, *extra, nproc=1):
     return run_recipe(task, method, *args, nproc=nproc)
 
 
+def method_recipe_results(task, method, extra, cache, tmp_path):
+    """The results of ``method`` on the tiny ``task`` corpus, after checking that it ran with status ok."""
+    out = tmp_path / "run"
+    proc = tiny_run(task, method, cache, out, *extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "unlearn_results.json").read_text())
+    assert (results["task"], results["method"]) == (task, method)
+    assert results["method_status"]["status"] == "ok", results["method_status"]
+    return results
+
+
 @pytest.mark.parametrize(
     "task,scenario",
     [

@@ -50,34 +50,27 @@ class BadTeacher(Unlearner):
         n_retain = max(1, int(round(fraction * len(retain_set))))
         retain_part = seeded_sample(retain_set, n_retain, hp.seed)
         data = torch.utils.data.ConcatDataset([WithFields(forget_set, forget=1), WithFields(retain_part, forget=0)])
-        loader = torch.utils.data.DataLoader(data, **self.loader_kwargs(data, hp.unlearn_batch_size))
+        loader = self.training_loader(data, hp.unlearn_batch_size)
         optimizer = hp.unlearn_opt_class(model.parameters())
         temperature = float(hp.bad_teacher_temperature)
-        steps, epoch_losses = 0, []
-        for epoch in range(int(hp.unlearn_epochs)):
-            loader.sampler.set_epoch(epoch)
-            model.train()
-            total, count = 0.0, 0
-            for batch in loader:
-                batch = batch.to(self.device)
-                feats, lengths = batch.feats
-                with torch.no_grad():
-                    good = hp.loss.log_probs(competent(feats, lengths))
-                    bad = hp.loss.log_probs(incompetent(feats, lengths))
-                    teacher = torch.where(batch.forget.bool().unsqueeze(1), bad, good)
-                student = hp.loss.log_probs(model(feats, lengths))
-                loss = distillation_kl(student, teacher, temperature).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                steps += 1
-                total, count = total + loss.item() * len(batch.id), count + len(batch.id)
-                self.guard.step(loss.detach())
-            epoch_losses.append(total / max(count, 1))
+
+        def distillation(batch):
+            feats, lengths = batch.feats
+            with torch.no_grad():
+                good = hp.loss.log_probs(competent(feats, lengths))
+                bad = hp.loss.log_probs(incompetent(feats, lengths))
+                teacher = torch.where(batch.forget.bool().unsqueeze(1), bad, good)  # p_x
+            student = hp.loss.log_probs(model(feats, lengths))
+            loss = distillation_kl(student, teacher, temperature).mean()
+            return loss, loss
+
+        epoch_losses = [
+            self.guarded_epoch(loader, epoch, optimizer, distillation) for epoch in range(int(hp.unlearn_epochs))
+        ]
         model.eval()
         return {
             "epochs": int(hp.unlearn_epochs),
-            "steps": steps,
+            "steps": self.guard.steps,
             "forget_utterances": len(forget_set),
             "retain_utterances": len(retain_part),
             "kl_per_epoch": epoch_losses,

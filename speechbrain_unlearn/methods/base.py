@@ -3,12 +3,20 @@
 An unlearner is an :class:`~speechbrain_unlearn.brain.UtteranceBrain` whose
 ``modules.model`` starts as a *copy* of the original model. The pipeline calls
 :meth:`Unlearner.unlearn` once with the forget and retain datasets and then
-scores ``modules.model`` as the unlearned model (through :meth:`Unlearner.run`,
-which adds the divergence guard, :mod:`speechbrain_unlearn.methods.guard`:
-a method's loop calls ``self.guard.step(loss)`` after each optimiser
-step). A method file subclasses it,
-implements ``unlearn`` (reading like the paper's algorithm box) and, where it
-only makes sense for some scenarios, lists them in ``scenarios``.
+scores ``modules.model`` (left in eval mode) as the unlearned model (through
+:meth:`Unlearner.run`, which adds the divergence guard,
+:mod:`speechbrain_unlearn.methods.guard`: a method's loop calls
+``self.guard.step(loss)`` after each optimiser step). A method file
+subclasses it, implements ``unlearn`` (reading like the paper's algorithm
+box) and, where it only makes sense for some scenarios, lists them in
+``scenarios``.
+
+Minibatch loops share three pieces: :meth:`Unlearner.minibatches` (a
+loader's batches for an epoch, with the model in training mode, BatchNorm
+statistics frozen on request), :meth:`Unlearner.guarded_step` (zero the
+gradients, backpropagate, an optional gradient hook, the optimiser step and
+the guard's check) and :meth:`Unlearner.guarded_epoch` (an epoch of guarded
+steps on a method's per-batch objective).
 
 Hparams a method reads come from its own file in ``hparams/`` (merged with
 the task's, so a method may refer to task keys such as ``<lr>``). By
@@ -31,6 +39,7 @@ speechbrain_unlearn.errors.UnlearnError: DoNothing supports the scenarios class,
 from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.data.splits import SCENARIOS
 from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.methods.common import UtteranceMean, train_keeping_batchnorm_statistics
 from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
 
 
@@ -72,6 +81,9 @@ class Unlearner(UtteranceBrain):
     def run(self, forget_set, retain_set):
         """:meth:`unlearn` under the divergence guard.
 
+        The model is left in eval mode, also when the guard stopped the
+        method mid-loop or the method trained through ``fit``.
+
         Returns
         -------
         tuple of dict
@@ -85,7 +97,77 @@ class Unlearner(UtteranceBrain):
             self.guard.check()
         except Diverged:
             diagnostics = {}
+        self.modules.model.eval()
         return diagnostics, self.guard.status()
+
+    def minibatches(self, loader, epoch, keep_batchnorm_statistics=False):
+        """The batches of ``loader`` in its seeded order for ``epoch``, on the device.
+
+        ``modules.model`` is put in training mode before each batch (the
+        guard's accuracy check in between may change modes), with its
+        BatchNorm layers in eval mode if ``keep_batchnorm_statistics``
+        (batches of forget utterances only:
+        :func:`~speechbrain_unlearn.methods.common.train_keeping_batchnorm_statistics`).
+        """
+        loader.sampler.set_epoch(epoch)
+        model = self.modules.model
+        for batch in loader:
+            batch = batch.to(self.device)
+            if keep_batchnorm_statistics:
+                train_keeping_batchnorm_statistics(model)
+            else:
+                model.train()
+            yield batch
+
+    def guarded_step(self, optimizer, loss, gradient_hook=None):
+        """One optimiser step that lowers ``loss`` (a scalar tensor), then the guard's check of it.
+
+        ``gradient_hook()``, if given, runs between the backward pass and the
+        step (SalUn masks the gradients there). A method that ascends a loss
+        passes its negative; the guard only checks that the value is finite.
+        """
+        optimizer.zero_grad()
+        loss.backward()
+        if gradient_hook is not None:
+            gradient_hook()
+        optimizer.step()
+        self.guard.step(loss.detach())
+
+    def training_objective(self, batch):
+        """The mean training loss of ``batch``, to lower and to report (an ``objective`` of :meth:`guarded_epoch`)."""
+        loss = self.hparams.loss(self.modules.model(*batch.feats), batch.label).mean()
+        return loss, loss
+
+    def guarded_epoch(self, loader, epoch, optimizer, objective, keep_batchnorm_statistics=False, gradient_hook=None):
+        """One epoch of :meth:`guarded_step` over :meth:`minibatches`.
+
+        Arguments
+        ---------
+        loader : torch.utils.data.DataLoader
+            A loader of :meth:`training_loader`.
+        epoch : int
+            Epoch number (the loader's shuffle).
+        optimizer : torch.optim.Optimizer
+            The method's optimiser.
+        objective : callable
+            ``objective(batch)`` gives the batch's loss to lower and the
+            batch-mean value to report (often the same tensor).
+        keep_batchnorm_statistics : bool
+            See :meth:`minibatches`.
+        gradient_hook : callable, optional
+            See :meth:`guarded_step`.
+
+        Returns
+        -------
+        float
+            The reported value's mean over the epoch's utterances.
+        """
+        mean = UtteranceMean()
+        for batch in self.minibatches(loader, epoch, keep_batchnorm_statistics):
+            loss, reported = objective(batch)
+            self.guarded_step(optimizer, loss, gradient_hook)
+            mean.add(reported, len(batch.label))
+        return mean.value
 
     def unlearn(self, forget_set, retain_set):
         """Remove the forget set's influence from ``self.modules.model``.

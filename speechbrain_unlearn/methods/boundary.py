@@ -45,7 +45,6 @@ import torch
 
 from speechbrain_unlearn.methods.base import Unlearner
 from speechbrain_unlearn.methods.common import dataset_labels, frozen_copy
-from speechbrain_unlearn.methods.neggrad import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.models import length_mask
 
 
@@ -99,21 +98,14 @@ class BoundaryShrink(Unlearner):
         attacked = frozen_copy(model)
         forgotten = torch.tensor(sorted(set(dataset_labels(forget_set))), device=self.device)
         optimizer = hp.unlearn_opt_class(model.parameters())
-        loader = torch.utils.data.DataLoader(forget_set, **self.loader_kwargs(forget_set, hp.unlearn_batch_size))
+        loader = self.training_loader(forget_set, hp.unlearn_batch_size)
         reached = count = 0
         neighbours = torch.zeros(0, dtype=torch.long)
         for epoch in range(int(hp.unlearn_epochs)):
-            loader.sampler.set_epoch(epoch)
-            for batch in loader:
-                batch = batch.to(self.device)
+            for batch in self.minibatches(loader, epoch, keep_batchnorm_statistics=True):
                 feats, lengths = batch.feats
-                labels, hit = self.neighbour_labels(attacked, feats, lengths, batch.label, forgotten)
-                train_keeping_batchnorm_statistics(model)
-                loss = hp.loss(model(feats, lengths), labels).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                self.guard.step(loss.detach())
+                labels, hit = self.neighbour_labels(attacked, feats, lengths, batch.label, forgotten)  # step 2
+                self.guarded_step(optimizer, hp.loss(model(feats, lengths), labels).mean())  # step 3
                 reached, count = reached + int(hit.sum()), count + len(labels)
                 neighbours = torch.cat([neighbours, labels.cpu()])
         model.eval()

@@ -2,14 +2,19 @@
 
 * :func:`distillation_kl`: ``KL(teacher || student)`` per utterance from
   predictive log-probabilities at a temperature (Bad Teaching, SCRUB);
-* :func:`random_other_labels`: a seeded random *wrong* label per utterance
-  (SalUn's random labelling);
+* :func:`random_other_labels`, :func:`randomly_relabelled`: a seeded random
+  *wrong* label per utterance (random labels, SalUn);
 * :class:`WithFields`: a dataset view that adds or overrides item fields
   (a forget flag, random labels), so that forget and retain utterances can
   be mixed in one shuffled loader;
-* :func:`dataset_labels`, :func:`subset`: labels without loading features,
-  and seeded subsets that keep a :func:`~speechbrain_unlearn.data.dataio.make_dataset`
+* :func:`dataset_field` (:func:`dataset_labels`, :func:`dataset_ids`),
+  :func:`subset`: labels or IDs without loading features, and seeded subsets
+  that keep a :func:`~speechbrain_unlearn.data.dataio.make_dataset`
   dataset's deterministic view;
+* :func:`train_keeping_batchnorm_statistics`, :func:`cycle`,
+  :class:`UtteranceMean`: pieces of the minibatch loops (with
+  :meth:`~speechbrain_unlearn.methods.base.Unlearner.guarded_epoch` and
+  :meth:`~speechbrain_unlearn.methods.base.Unlearner.guarded_step`);
 * :func:`squared_gradient_sums`: the sums of squared per-sample gradients
   (a diagonal empirical Fisher, :class:`~speechbrain_unlearn.curvature.cached.DiagonalFisher`)
   over a dataset, in eval mode, sharded and all-reduced under DDP
@@ -33,6 +38,7 @@ import torch.nn.functional as F
 from speechbrain_unlearn.curvature.cached import DiagonalFisher
 from speechbrain_unlearn.curvature.per_sample import per_sample_grads
 from speechbrain_unlearn.data.dataio import PaddedBatch, fixed_length_batches, make_dataset
+from speechbrain_unlearn.errors import UnlearnError
 
 
 def distillation_kl(student_log_probs, teacher_log_probs, temperature=1.0):
@@ -139,30 +145,60 @@ class WithFields(torch.utils.data.Dataset):
         return item
 
 
-def dataset_labels(dataset):
-    """The integer label of every item, without computing features where possible."""
+def dataset_field(dataset, key):
+    """The ``key`` field (``label``, ``id``) of every item, without computing features where possible.
+
+    Example
+    -------
+    >>> data = [{"id": "a", "label": 2}, {"id": "b", "label": 0}, {"id": "c", "label": 1}]
+    >>> dataset_field(torch.utils.data.Subset(data, [2, 0]), "id")
+    ['c', 'a']
+    """
     if isinstance(dataset, torch.utils.data.Subset):
-        labels = dataset_labels(dataset.dataset)
-        return [labels[i] for i in dataset.indices]
+        values = dataset_field(dataset.dataset, key)
+        return [values[i] for i in dataset.indices]
     if isinstance(dataset, torch.utils.data.ConcatDataset):
-        return [label for part in dataset.datasets for label in dataset_labels(part)]
+        return [value for part in dataset.datasets for value in dataset_field(part, key)]
     if hasattr(dataset, "output_keys_as"):
-        with dataset.output_keys_as(["label"]):
-            return [int(item["label"]) for item in dataset]
-    return [int(item["label"]) for item in dataset]
+        with dataset.output_keys_as([key]):
+            return [item[key] for item in dataset]
+    return [item[key] for item in dataset]
+
+
+def dataset_labels(dataset):
+    """The integer label of every item (:func:`dataset_field`)."""
+    return [int(label) for label in dataset_field(dataset, "label")]
 
 
 def dataset_ids(dataset):
-    """The ID of every item, without computing features where possible."""
-    if isinstance(dataset, torch.utils.data.Subset):
-        ids = dataset_ids(dataset.dataset)
-        return [ids[i] for i in dataset.indices]
-    if isinstance(dataset, torch.utils.data.ConcatDataset):
-        return [i for part in dataset.datasets for i in dataset_ids(part)]
-    if hasattr(dataset, "output_keys_as"):
-        with dataset.output_keys_as(["id"]):
-            return [item["id"] for item in dataset]
-    return [item["id"] for item in dataset]
+    """The ID of every item (:func:`dataset_field`)."""
+    return dataset_field(dataset, "id")
+
+
+def randomly_relabelled(dataset, labels, n_classes, seed, allowed=None):
+    """``dataset`` with each label replaced by a random other one (:func:`random_other_labels`, seeded by ``seed``).
+
+    Arguments
+    ---------
+    dataset : Dataset
+        Items with ``label``.
+    labels : sequence of int
+        Their labels (:func:`dataset_labels`).
+    n_classes : int
+        Number of classes.
+    seed : int
+        Seed of the draw.
+    allowed : sequence of int, optional
+        Classes a new label may take (every class by default).
+
+    Example
+    -------
+    >>> data = randomly_relabelled([{"id": "a", "label": 0}, {"id": "b", "label": 0}], [0, 0], 4, 1, allowed=[0, 2])
+    >>> [item["label"] for item in data]
+    [2, 2]
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    return WithFields(dataset, label=random_other_labels(labels, n_classes, generator, allowed).tolist())
 
 
 def subset(dataset, indices):
@@ -290,3 +326,71 @@ def frozen_copy(model):
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
+
+
+def train_keeping_batchnorm_statistics(model):
+    """Training mode (dropout on) with every BatchNorm layer in eval mode.
+
+    For loops whose batches hold forget utterances only: the running
+    statistics are averages over the training data, and a forward pass in
+    training mode would pull them towards the forget set's.
+
+    Example
+    -------
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.Dropout(0.5))
+    >>> _ = train_keeping_batchnorm_statistics(model)
+    >>> [m.training for m in model]
+    [True, False, True]
+    """
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    return model
+
+
+def cycle(loader):
+    """Endless batches of ``loader``, reshuffled at each pass (``sampler.set_epoch``).
+
+    Unlike :func:`itertools.cycle`, which replays the first pass, each pass
+    is a new seeded order when the sampler has ``set_epoch``.
+
+    Example
+    -------
+    >>> batches = cycle(torch.utils.data.DataLoader([1, 2, 3], batch_size=2))
+    >>> [next(batches).tolist() for _ in range(3)]
+    [[1, 2], [3], [1, 2]]
+    """
+    if len(loader) == 0:
+        raise UnlearnError("cannot cycle an empty loader")
+    passes = 0
+    while True:
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(passes)
+        yield from loader
+        passes += 1
+
+
+class UtteranceMean:
+    """The mean over utterances of per-batch means: each batch weighs as many utterances as it holds.
+
+    Example
+    -------
+    >>> mean = UtteranceMean()
+    >>> mean.add(torch.tensor(1.0), 3)
+    >>> mean.add(4.0, 1)
+    >>> mean.value
+    1.75
+    """
+
+    def __init__(self):
+        self.total, self.count = 0.0, 0
+
+    def add(self, batch_mean, size):
+        """Add a batch of ``size`` utterances whose mean is ``batch_mean`` (a float or a scalar tensor)."""
+        self.total, self.count = self.total + float(batch_mean) * size, self.count + size
+
+    @property
+    def value(self):
+        """The mean so far (0 before any batch)."""
+        return self.total / max(self.count, 1)

@@ -103,10 +103,12 @@ class DivergenceGuard:
         if self.floor is None:
             return
         model = self.brain.modules.model
-        training = model.training
+        # every module's own mode: a loop may keep BatchNorm layers in eval mode while it trains
+        modes = [(module, module.training) for module in model.modules()]
         params_finite = all(torch.isfinite(p).all() for p in model.parameters())
         self.accuracy = float(self.brain.score(self.check_set)["correct"].mean()) if params_finite else 0.0
-        model.train(training)
+        for module, training in modes:
+            module.training = training
         if self.accuracy < self.floor:
             self.trip(
                 f"retain accuracy {self.accuracy:.3f} fell below guard_retain_floor {self.floor} at step {self.steps}"

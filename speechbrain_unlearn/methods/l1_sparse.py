@@ -65,32 +65,25 @@ class L1Sparse(Unlearner):
         model = self.modules.model
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = hp.unlearn_opt_class(params)
-        loader = torch.utils.data.DataLoader(retain_set, **self.loader_kwargs(retain_set, hp.unlearn_batch_size))
+        loader = self.training_loader(retain_set, hp.unlearn_batch_size)
         total = int(hp.unlearn_epochs) * len(loader)
+        gammas = iter([linear_decay(hp.l1_gamma, t, total) for t in range(total)])  # a. gamma_t, t = 0..T-1
         with torch.no_grad():
             l1_before = float(l1_norm(params))
-        step, losses = 0, []
-        for epoch in range(int(hp.unlearn_epochs)):
-            loader.sampler.set_epoch(epoch)
-            summed, count = 0.0, 0
-            model.train()
-            for batch in loader:
-                batch = batch.to(self.device)
-                retain_loss = hp.loss(model(*batch.feats), batch.label).mean()
-                loss = retain_loss + linear_decay(hp.l1_gamma, step, total) * l1_norm(params)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                self.guard.step(loss.detach())
-                step += 1
-                summed, count = summed + retain_loss.item() * len(batch.label), count + len(batch.label)
-            losses.append(round(summed / max(count, 1), 6))
+
+        def penalised(batch):
+            retain_loss = hp.loss(model(*batch.feats), batch.label).mean()
+            return retain_loss + next(gammas) * l1_norm(params), retain_loss  # b. the step's loss
+
+        losses = [
+            round(self.guarded_epoch(loader, epoch, optimizer, penalised), 6) for epoch in range(int(hp.unlearn_epochs))
+        ]
         model.eval()
         with torch.no_grad():
             l1_after = float(l1_norm(params))
         return {
             "epochs": int(hp.unlearn_epochs),
-            "steps": step,
+            "steps": self.guard.steps,
             "l1_before": round(l1_before, 4),
             "l1_after": round(l1_after, 4),
             "retain_loss_per_epoch": losses,

@@ -31,30 +31,7 @@ Hparams (``hparams/neggrad.yaml``): ``unlearn_epochs``, ``unlearn_lr``,
 ``guard_every``, ``guard_samples``.
 """
 
-import torch
-
 from speechbrain_unlearn.methods.base import Unlearner
-
-
-def train_keeping_batchnorm_statistics(model):
-    """Training mode (dropout on) with every BatchNorm layer in eval mode.
-
-    For loops whose batches hold forget utterances only: the running
-    statistics are averages over the training data, and a forward pass in
-    training mode would pull them towards the forget set's.
-
-    Example
-    -------
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.Dropout(0.5))
-    >>> _ = train_keeping_batchnorm_statistics(model)
-    >>> [m.training for m in model]
-    [True, False, True]
-    """
-    model.train()
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.eval()
-    return model
 
 
 class NegGrad(Unlearner):
@@ -65,21 +42,16 @@ class NegGrad(Unlearner):
         hp = self.hparams
         model = self.modules.model
         optimizer = hp.unlearn_opt_class(model.parameters())
-        loader = torch.utils.data.DataLoader(forget_set, **self.loader_kwargs(forget_set, hp.unlearn_batch_size))
-        epoch_losses = []
-        for epoch in range(int(hp.unlearn_epochs)):
-            loader.sampler.set_epoch(epoch)
-            total, count = 0.0, 0
-            for batch in loader:
-                batch = batch.to(self.device)
-                train_keeping_batchnorm_statistics(model)
-                forget_loss = hp.loss(model(*batch.feats), batch.label).mean()
-                optimizer.zero_grad()
-                (-forget_loss).backward()
-                optimizer.step()
-                self.guard.step(forget_loss.detach())
-                total, count = total + forget_loss.item() * len(batch.label), count + len(batch.label)
-            epoch_losses.append(total / max(count, 1))
+        loader = self.training_loader(forget_set, hp.unlearn_batch_size)
+
+        def ascent(batch):
+            forget_loss = hp.loss(model(*batch.feats), batch.label).mean()  # a. L_F
+            return -forget_loss, forget_loss  # b. a step on -L_F (c. the guard checks it)
+
+        epoch_losses = [
+            self.guarded_epoch(loader, epoch, optimizer, ascent, keep_batchnorm_statistics=True)
+            for epoch in range(int(hp.unlearn_epochs))
+        ]
         model.eval()
         return {
             "epochs": int(hp.unlearn_epochs),

@@ -19,7 +19,9 @@ learning rate eta, weight ``beta`` in [0, 1], the divergence guard
 
 ``beta = 1`` is fine-tuning on R, ``beta = 0`` is NegGrad. The retain batch
 runs in training mode; the forget batch keeps the BatchNorm running
-statistics (see :func:`~speechbrain_unlearn.methods.neggrad.train_keeping_batchnorm_statistics`).
+statistics (see :func:`~speechbrain_unlearn.methods.common.train_keeping_batchnorm_statistics`).
+The per-epoch diagnostics are the two losses' means over the epoch's retain
+and forget utterances.
 
 Kurmanji, Triantafillou, Hayes & Triantafillou (2023), "Towards unbounded
 machine unlearning" (NeurIPS), where NegGrad+ is introduced as a strong
@@ -31,33 +33,9 @@ Hparams (``hparams/neggrad_plus.yaml``): ``neggrad_beta`` (``beta``),
 ``guard_samples``.
 """
 
-import torch
-
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.neggrad import train_keeping_batchnorm_statistics
-
-
-def cycle(loader):
-    """Endless batches of ``loader``, reshuffled at each pass (``sampler.set_epoch``).
-
-    Unlike :func:`itertools.cycle`, which replays the first pass, each pass
-    is a new seeded order when the sampler has ``set_epoch``.
-
-    Example
-    -------
-    >>> batches = cycle(torch.utils.data.DataLoader([1, 2, 3], batch_size=2))
-    >>> [next(batches).tolist() for _ in range(3)]
-    [[1, 2], [3], [1, 2]]
-    """
-    if len(loader) == 0:
-        raise UnlearnError("cannot cycle an empty loader")
-    passes = 0
-    while True:
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(passes)
-        yield from loader
-        passes += 1
+from speechbrain_unlearn.methods.common import UtteranceMean, cycle, train_keeping_batchnorm_statistics
 
 
 class NegGradPlus(Unlearner):
@@ -76,28 +54,20 @@ class NegGradPlus(Unlearner):
         beta = float(hp.neggrad_beta)
         model = self.modules.model
         optimizer = hp.unlearn_opt_class(model.parameters())
-        retain_loader = torch.utils.data.DataLoader(retain_set, **self.loader_kwargs(retain_set, hp.unlearn_batch_size))
-        forget_loader = torch.utils.data.DataLoader(forget_set, **self.loader_kwargs(forget_set, hp.unlearn_batch_size))
-        forget_batches = cycle(forget_loader)
+        retain_loader = self.training_loader(retain_set, hp.unlearn_batch_size)
+        forget_batches = cycle(self.training_loader(forget_set, hp.unlearn_batch_size))
         history = []
         for epoch in range(int(hp.unlearn_epochs)):
-            retain_loader.sampler.set_epoch(epoch)
-            sums = torch.zeros(3)
-            for retain_batch in retain_loader:
-                retain_batch = retain_batch.to(self.device)
+            retain_mean, forget_mean = UtteranceMean(), UtteranceMean()
+            for retain_batch in self.minibatches(retain_loader, epoch):
                 forget_batch = next(forget_batches).to(self.device)
-                model.train()
                 retain_loss = hp.loss(model(*retain_batch.feats), retain_batch.label).mean()
                 train_keeping_batchnorm_statistics(model)
                 forget_loss = hp.loss(model(*forget_batch.feats), forget_batch.label).mean()
-                loss = beta * retain_loss - (1.0 - beta) * forget_loss
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                self.guard.step(loss.detach())
-                sums += torch.tensor([retain_loss.item(), forget_loss.item(), 1.0])
-            history.append(
-                {"retain_loss": round(float(sums[0] / sums[2]), 6), "forget_loss": round(float(sums[1] / sums[2]), 6)}
-            )
+                loss = beta * retain_loss - (1.0 - beta) * forget_loss  # a. L
+                self.guarded_step(optimizer, loss)  # b. a step on L, c. the guard
+                retain_mean.add(retain_loss, len(retain_batch.label))
+                forget_mean.add(forget_loss, len(forget_batch.label))
+            history.append({"retain_loss": round(retain_mean.value, 6), "forget_loss": round(forget_mean.value, 6)})
         model.eval()
         return {"epochs": int(hp.unlearn_epochs), "beta": beta, "steps": self.guard.steps, "per_epoch": history}

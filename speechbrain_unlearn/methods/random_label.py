@@ -29,7 +29,7 @@ Hparams (``hparams/random_label.yaml``): ``unlearn_epochs``, ``unlearn_lr``,
 import torch
 
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import WithFields, count_classes, dataset_labels, random_other_labels
+from speechbrain_unlearn.methods.common import count_classes, dataset_labels, randomly_relabelled
 
 
 class RandomLabel(Unlearner):
@@ -41,26 +41,15 @@ class RandomLabel(Unlearner):
         labels = dataset_labels(forget_set)
         n_classes = count_classes(self.modules.model, forget_set, self.device)
         retained = sorted(set(range(n_classes)) - set(labels)) if hp.forget_removes_classes else None
-        generator = torch.Generator().manual_seed(int(hp.seed))
-        relabelled = WithFields(forget_set, label=random_other_labels(labels, n_classes, generator, retained).tolist())
-        data = torch.utils.data.ConcatDataset([relabelled, retain_set])
+        relabelled = randomly_relabelled(forget_set, labels, n_classes, hp.seed, retained)  # step 1
+        data = torch.utils.data.ConcatDataset([relabelled, retain_set])  # step 2: D
         model = self.modules.model
         optimizer = hp.unlearn_opt_class(model.parameters())
-        loader = torch.utils.data.DataLoader(data, **self.loader_kwargs(data, hp.unlearn_batch_size))
-        losses = []
-        for epoch in range(int(hp.unlearn_epochs)):
-            loader.sampler.set_epoch(epoch)
-            total, count = 0.0, 0
-            model.train()
-            for batch in loader:
-                batch = batch.to(self.device)
-                loss = hp.loss(model(*batch.feats), batch.label).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                self.guard.step(loss.detach())
-                total, count = total + loss.item() * len(batch.label), count + len(batch.label)
-            losses.append(round(total / max(count, 1), 6))
+        loader = self.training_loader(data, hp.unlearn_batch_size)
+        losses = [  # step 3
+            round(self.guarded_epoch(loader, epoch, optimizer, self.training_objective), 6)
+            for epoch in range(int(hp.unlearn_epochs))
+        ]
         model.eval()
         return {
             "epochs": int(hp.unlearn_epochs),

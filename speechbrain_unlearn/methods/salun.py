@@ -39,11 +39,10 @@ import torch
 
 from speechbrain_unlearn.methods.base import Unlearner
 from speechbrain_unlearn.methods.common import (
-    WithFields,
     all_reduce_sums,
     count_classes,
     dataset_labels,
-    random_other_labels,
+    randomly_relabelled,
     statistic_batches,
 )
 
@@ -83,44 +82,47 @@ def saliency_mask(gradients, fraction):
     return masks
 
 
+def mask_gradients(params, masks):
+    """Multiply each parameter's gradient by its mask, in place (``m (.) grad``; parameters without one are left).
+
+    Example
+    -------
+    >>> w = torch.nn.Parameter(torch.ones(3))
+    >>> w.sum().backward()
+    >>> mask_gradients({"w": w}, {"w": torch.tensor([1.0, 0.0, 1.0])})
+    >>> w.grad.tolist()
+    [1.0, 0.0, 1.0]
+    """
+    for name, mask in masks.items():
+        if params[name].grad is not None:
+            params[name].grad.mul_(mask)
+
+
 class SalUn(Unlearner):
     """Saliency-masked random-label fine-tuning (see the module docstring)."""
 
     def unlearn(self, forget_set, retain_set):
         """Mask the salient weights, then fine-tune them on random forget labels and the retain set."""
         hp, model = self.hparams, self.modules.model
-        masks, n_classes = self.saliency(forget_set)
+        masks, n_classes = self.saliency(forget_set)  # steps 1 and 2
         labels = dataset_labels(forget_set)
         allowed = sorted(set(dataset_labels(retain_set))) if getattr(hp, "forget_removes_classes", False) else None
-        generator = torch.Generator().manual_seed(int(hp.seed))
-        random_labels = random_other_labels(labels, n_classes, generator, allowed).tolist()
-        data = torch.utils.data.ConcatDataset([WithFields(forget_set, label=random_labels), retain_set])
-        loader = torch.utils.data.DataLoader(data, **self.loader_kwargs(data, hp.unlearn_batch_size))
+        relabelled = randomly_relabelled(forget_set, labels, n_classes, hp.seed, allowed)  # step 3
+        data = torch.utils.data.ConcatDataset([relabelled, retain_set])
+        loader = self.training_loader(data, hp.unlearn_batch_size)
         params = dict(model.named_parameters())
         optimizer = hp.unlearn_opt_class(model.parameters())
-        steps, epoch_losses = 0, []
-        for epoch in range(int(hp.unlearn_epochs)):
-            loader.sampler.set_epoch(epoch)
-            model.train()
-            total, count = 0.0, 0
-            for batch in loader:
-                batch = batch.to(self.device)
-                loss = hp.loss(model(*batch.feats), batch.label).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                for name, mask in masks.items():
-                    if params[name].grad is not None:
-                        params[name].grad.mul_(mask)
-                optimizer.step()
-                steps += 1
-                total, count = total + loss.item() * len(batch.id), count + len(batch.id)
-                self.guard.step(loss.detach())
-            epoch_losses.append(total / max(count, 1))
+        epoch_losses = [  # step 4: only the masked gradient reaches the optimiser
+            self.guarded_epoch(
+                loader, epoch, optimizer, self.training_objective, gradient_hook=lambda: mask_gradients(params, masks)
+            )
+            for epoch in range(int(hp.unlearn_epochs))
+        ]
         model.eval()
         kept = sum(int(m.sum()) for m in masks.values())
         return {
             "epochs": int(hp.unlearn_epochs),
-            "steps": steps,
+            "steps": self.guard.steps,
             "mask_fraction": kept / sum(m.numel() for m in masks.values()),
             "masked_weights": kept,
             "relabelled_to_retained_classes": allowed is not None,

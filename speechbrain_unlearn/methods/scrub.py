@@ -68,37 +68,32 @@ class Scrub(Unlearner):
         hp, model = self.hparams, self.modules.model
         teacher = frozen_copy(model)
         optimizer = hp.unlearn_opt_class(model.parameters())
-        forget_loader = torch.utils.data.DataLoader(
-            forget_set, **self.loader_kwargs(forget_set, hp.scrub_forget_batch_size)
-        )
-        retain_loader = torch.utils.data.DataLoader(retain_set, **self.loader_kwargs(retain_set, hp.unlearn_batch_size))
+        forget_loader = self.training_loader(forget_set, hp.scrub_forget_batch_size)
+        retain_loader = self.training_loader(retain_set, hp.unlearn_batch_size)
         self.temperature = float(hp.scrub_temperature)
         alpha, gamma = float(hp.scrub_alpha), float(hp.scrub_gamma)
         report = {"max_steps": 0, "min_steps": 0, "forget_kl_per_max_epoch": [], "retain_loss_per_epoch": []}
         for epoch in range(int(hp.scrub_epochs)):
-            if epoch < int(hp.scrub_max_epochs):
-                forget_loader.sampler.set_epoch(epoch)
-                kl, steps = self.run_epoch(forget_loader, teacher, optimizer, lambda d, ce: -d, maximise=True)
-                report["max_steps"] += steps
-                report["forget_kl_per_max_epoch"].append(kl)
-            retain_loader.sampler.set_epoch(epoch)
-            loss, steps = self.run_epoch(retain_loader, teacher, optimizer, lambda d, ce: alpha * d + gamma * ce)
-            report["min_steps"] += steps
-            report["retain_loss_per_epoch"].append(loss)
+            if epoch < int(hp.scrub_max_epochs):  # a. max-steps: ascend d on F
+                ascent = self.batch_objective(teacher, lambda d, ce: -d, maximise=True)
+                report["forget_kl_per_max_epoch"].append(self.guarded_epoch(forget_loader, epoch, optimizer, ascent))
+                report["max_steps"] += len(forget_loader)
+            # b. min-steps: descend alpha d + gamma loss on R
+            descent = self.batch_objective(teacher, lambda d, ce: alpha * d + gamma * ce)
+            report["retain_loss_per_epoch"].append(self.guarded_epoch(retain_loader, epoch, optimizer, descent))
+            report["min_steps"] += len(retain_loader)
         model.eval()
         return {"epochs": int(hp.scrub_epochs), "max_epochs": int(hp.scrub_max_epochs), **report}
 
-    def run_epoch(self, loader, teacher, optimizer, objective, maximise=False):
-        """One pass of ``objective(divergence, task loss)`` (both batch means) over ``loader``.
+    def batch_objective(self, teacher, combine, maximise=False):
+        """The objective of a pass's steps (:meth:`guarded_epoch`): ``combine(divergence, task loss)``, batch means.
 
-        Returns the mean divergence (max-steps) or the mean objective
-        (min-steps) over the epoch, and the number of steps.
+        It reports the divergence ``d`` on max-steps and the combined loss on
+        min-steps (the task loss is only computed on min-steps).
         """
         hp, model = self.hparams, self.modules.model
-        model.train()
-        total, count, steps = 0.0, 0, 0
-        for batch in loader:
-            batch = batch.to(self.device)
+
+        def objective(batch):
             feats, lengths = batch.feats
             scores = model(feats, lengths)
             with torch.no_grad():
@@ -106,12 +101,7 @@ class Scrub(Unlearner):
             divergence = distillation_kl(hp.loss.log_probs(scores), target, self.temperature).mean()
             divergence = divergence * self.temperature**2
             task = hp.loss(scores, batch.label).mean() if not maximise else None
-            loss = objective(divergence, task)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            value = divergence.item() if maximise else loss.item()
-            total, count = total + value * len(batch.id), count + len(batch.id)
-            self.guard.step(loss.detach())
-        return total / max(count, 1), steps
+            loss = combine(divergence, task)
+            return loss, divergence if maximise else loss
+
+        return objective

@@ -205,9 +205,5 @@ class Sisa(Unlearner):
                 if len(chunk) < 2:  # BatchNorm cannot train on one utterance
                     continue
                 batch = PaddedBatch([data[i] for i in chunk]).to(self.device)
-                loss = hp.loss(model(*batch.feats), batch.label).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                self.guard.step(loss)
+                self.guarded_step(optimizer, hp.loss(model(*batch.feats), batch.label).mean())
         model.eval()
