@@ -117,3 +117,14 @@ def test_guard_check_keeps_every_module_mode():
     guard.check()
     assert guard.accuracy is not None and False in modes and True in modes
     assert [m.training for m in model.modules()] == modes
+
+
+def test_guard_catches_weights_that_went_non_finite_after_the_last_step():
+    setup = toy_setup("finetune")
+    guard = DivergenceGuard(setup["unlearner"], setup["retain"], floor=None, every=1, samples=8, seed=1)
+    guard.step(0.5)  # the loss of the last step was finite, the update was not
+    with torch.no_grad():
+        setup["unlearner"].modules.model.head.weight.fill_(float("inf"))
+    with pytest.raises(Diverged, match="weights were not finite"):
+        guard.check()
+    assert all(torch.isfinite(p).all() for p in setup["unlearner"].modules.model.parameters())

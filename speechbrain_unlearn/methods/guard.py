@@ -99,10 +99,12 @@ class DivergenceGuard:
             self.check()
 
     def check(self):
-        """Check the retain accuracy now; save the weights if it holds, else trip."""
-        if self.floor is None:
-            return
+        """Check the weights are finite and the retain accuracy holds; save them if so, else trip."""
         model = self.brain.modules.model
+        if self.floor is None:
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                self.trip(f"the weights were not finite after step {self.steps}")
+            return
         # every module's own mode: a loop may keep BatchNorm layers in eval mode while it trains
         modes = [(module, module.training) for module in model.modules()]
         params_finite = all(torch.isfinite(p).all() for p in model.parameters())
