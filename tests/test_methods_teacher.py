@@ -198,7 +198,7 @@ def test_ssd_dampens_only_weights_far_more_important_to_the_forget_set():
 
 
 def test_ssd_with_alpha_above_the_inverse_forget_share_selects_nothing_and_says_so():
-    setup, model, diagnostics, status = run("ssd")  # alpha 10, a 10% forget set
+    setup, model, diagnostics, status = run("ssd", ssd_alpha=10.0)  # a 10% forget set
     assert status["status"] == "ok" and not diagnostics["selectable"] and diagnostics["dampened_weights"] == 0
     original = setup["original"].state_dict()
     assert all(torch.equal(original[k], v) for k, v in model.state_dict().items())
@@ -277,7 +277,7 @@ RECIPE_RUNS = [
     ("VoxCeleb", "scrub", ["--guard_retain_floor=0.0"]),
     ("SpeechCommands", "salun", []),
     ("VoxCeleb", "salun", ["--scenario=class"]),
-    ("SpeechCommands", "ssd", ["--forget_ratio=0.2"]),
+    ("SpeechCommands", "ssd", ["--forget_ratio=0.2", "--ssd_alpha=10.0"]),
     ("VoxCeleb", "ssd", ["--ssd_alpha=2.0"]),
     ("SpeechCommands", "fisher", ["--scenario=class"]),
     ("VoxCeleb", "fisher", ["--scenario=class"]),
