@@ -42,6 +42,7 @@ import torch
 from speechbrain.dataio.sampler import ReproducibleRandomSampler
 
 from speechbrain_unlearn.data.dataio import PaddedBatch
+from speechbrain_unlearn.evaluation.cost import count_gradients
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ class UtteranceBrain(sb.Brain):
         """Mean per-sample loss; at evaluation, record every utterance."""
         targets = batch.label.to(self.device)
         losses = self.hparams.loss(predictions, targets)
-        if stage != sb.Stage.TRAIN:
+        if stage == sb.Stage.TRAIN:
+            count_gradients(len(targets))
+        else:
             log_probs = self.hparams.loss.log_probs(predictions).detach().cpu()
             self.records["id"].extend(batch.id)
             self.records["label"].append(targets.cpu())
@@ -166,11 +169,13 @@ class UtteranceBrain(sb.Brain):
         self.fit(counter, dataset, progressbar=False, train_loader_kwargs=self.loader_kwargs(dataset, batch_size))
         return self.elapsed_s
 
-    def train_steps(self, dataset, steps, optimizer, batch_size):
+    def train_steps(self, dataset, steps, optimizer, batch_size, on_step=None):
         """``steps`` minibatch steps of the training loss on ``dataset`` (seeded shuffle).
 
         A plain loop without checkpoints or schedules, for short updates
         (repair steps, relearning attacks); the model is left in eval mode.
+        ``on_step(done)``, if given, runs after each step (it may evaluate the
+        model: training mode is set again before the next step).
         """
         loader = self.training_loader(dataset, batch_size)
         model = self.modules.model
@@ -178,12 +183,18 @@ class UtteranceBrain(sb.Brain):
         done = 0
         while done < steps:
             for batch in loader:
+                if len(batch.label) < 2 < len(dataset):
+                    continue  # a last batch of one utterance: BatchNorm cannot train on it
                 batch = batch.to(self.device)
                 loss = self.hparams.loss(model(*batch.feats), batch.label).mean()
+                count_gradients(len(batch.label))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 done += 1
+                if on_step is not None:
+                    on_step(done)
+                    model.train()
                 if done >= steps:
                     break
         model.eval()

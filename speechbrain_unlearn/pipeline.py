@@ -13,7 +13,11 @@
   encoder), each cached under a key of exactly what it depends on (task
   hparams, training manifest, seed), resumable from per-epoch checkpoints;
 * **unlearn**: the method's ``Unlearner`` applied to a copy of the original;
-* **evaluate**: accuracies, membership AUC, gaps to the reference;
+* **evaluate**: every hook of :mod:`speechbrain_unlearn.evaluation.suite`
+  (accuracies, membership attacks with shadow models, distances and gaps to
+  the reference and their noise floor, speaker verification) and the
+  relearning attacks of :mod:`speechbrain_unlearn.evaluation.relearn`, with
+  the cost of each stage (:mod:`speechbrain_unlearn.evaluation.cost`);
 * **report**: ``unlearn_results.json``/``.md``, the manifests used, a record
   of what was removed, and the unlearned model.
 
@@ -41,9 +45,12 @@ from speechbrain_unlearn.data.speech_commands import is_speech_commands
 from speechbrain_unlearn.data.splits import make_split
 from speechbrain_unlearn.data.voxceleb import is_voxceleb
 from speechbrain_unlearn.errors import UnlearnError
-from speechbrain_unlearn.evaluation.metrics import gaps, model_metrics
-from speechbrain_unlearn.evaluation.relearn import benign_relearn, recovery
+from speechbrain_unlearn.evaluation.cost import CostMeter
+from speechbrain_unlearn.evaluation.membership import shadow_halves
+from speechbrain_unlearn.evaluation.metrics import gaps
+from speechbrain_unlearn.evaluation.relearn import attack_report, kshot_halves
 from speechbrain_unlearn.evaluation.report import write_report
+from speechbrain_unlearn.evaluation.suite import evaluate_models
 from speechbrain_unlearn.io import digest, load_tensors, read_json, save_tensors, write_csv, write_json, write_text
 
 logger = logging.getLogger(__name__)
@@ -79,6 +86,10 @@ RUN_KEYS = {
     "data_folder",
     "relearn_steps",
     "relearn_lr",
+    "lira_shadows",
+    "noise_floor_reference",
+    "noise_floor_seed_offset",
+    "bootstrap_samples",
 }
 
 
@@ -116,6 +127,9 @@ def run(task, task_hparams_file, argv):
         raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")
     unlearner_class.check_scenario(hp["scenario"])
     unlearner_class.check_hparams(hp)
+    shadows = hp["lira_shadows"]
+    if not isinstance(shadows, int) or shadows < 0 or shadows % 2:
+        raise UnlearnError(f"lira_shadows must be an even number >= 0 (pairs of halves), got {shadows!r}")
 
     # Everything that can reject the input runs before anything is written.
     data = prepare_data(task, hp)
@@ -149,8 +163,8 @@ def run(task, task_hparams_file, argv):
     run_on_main(write_run_files, args=[out, hp, data, split, sets])
     sb.create_experiment_directory(experiment_directory=out, save_env_desc=False)
 
-    def initial_model():
-        torch.manual_seed(hp["seed"])
+    def initial_model(seed=None):
+        torch.manual_seed(hp["seed"] if seed is None else seed)
         return hp["model"](n_classes=len(encoder))
 
     hp["initial_model"] = initial_model
@@ -160,9 +174,19 @@ def run(task, task_hparams_file, argv):
     original, original_meta = stage.trained("original", data["train"])
     # Unlearning-aware training stores curvature statistics beside the original.
     hp["original_curvature"] = stage.curvature(original, original_meta)
-    reference = reference_meta = None
+    reference = reference_meta = noise_reference = noise_meta = None
     if hp["retrain_reference"]:
         reference, reference_meta = stage.trained("reference", split.retain)
+        if hp["noise_floor_reference"]:
+            # the noise floor: the same retain set, another training seed
+            noise_seed = int(hp["seed"]) + int(hp["noise_floor_seed_offset"])
+            noise_reference, noise_meta = stage.trained("reference", split.retain, seed=noise_seed)
+    shadows, shadow_metas = [], []
+    for j, mask in enumerate(shadow_halves(len(data["train"]), int(hp["lira_shadows"]), hp["seed"])):
+        rows = [r for r, keep in zip(data["train"], mask) if keep]
+        shadow, meta = stage.trained(f"shadow{j}", rows)
+        shadows.append((shadow, {r["ID"] for r in rows}))
+        shadow_metas.append(meta)
 
     model = initial_model()
     model.load_state_dict(original.state_dict())
@@ -180,9 +204,9 @@ def run(task, task_hparams_file, argv):
     logger.info(
         "unlearning with %s on %d forget / %d retain utterances", hp["method"], len(split.forget), len(split.retain)
     )
-    start = time.time()
-    diagnostics, method_status = unlearner.run(forget_items, retain_items)
-    unlearn_time = time.time() - start - unlearner.training_time_s
+    with CostMeter() as unlearn_cost:
+        diagnostics, method_status = unlearner.run(forget_items, retain_items)
+    unlearn_time = unlearn_cost.end - unlearn_cost.start - unlearner.training_time_s
     model = unlearner.modules.model  # a method may replace it (SISA: the shard ensemble)
     diagnostics.setdefault("resumed", bool(getattr(unlearner, "resumed", False)))
     if if_main_process():
@@ -190,15 +214,20 @@ def run(task, task_hparams_file, argv):
         shutil.rmtree(ckpt_dir, ignore_errors=True)
 
     has_forgotten_classes = bool(split.forget_classes)
-    metrics = {}
     models = {
         name: m for name, m in (("original", original), ("unlearned", model), ("retrained", reference)) if m is not None
     }
-    for name, trained in models.items():
-        brain = UtteranceBrain(modules={"model": trained}, hparams=hp, run_opts=run_opts)
-        records = {s: brain.score(items, hp["eval_batch_size"]) for s, items in eval_sets.items()}
-        metrics[name] = model_metrics(records, has_forgotten_classes)
-
+    context = {
+        "forgotten": has_forgotten_classes,
+        "class_names": {i: encoder.ind2lab[i] for i in range(len(encoder))},
+        "forgotten_labels": [encoder.lab2ind[c] for c in split.forget_classes or []],
+        "trials": data.get("trials") or [],
+        "shadows": shadows,
+        "noise_reference": noise_reference,
+    }
+    with CostMeter() as evaluate_cost:
+        evaluation = evaluate_models(models, eval_sets, sets, hp, run_opts, context)
+    metrics = evaluation.pop("metrics")
     results = {
         "task": task,
         "method": hp["method"],
@@ -212,6 +241,7 @@ def run(task, task_hparams_file, argv):
         },
         "metrics": metrics,
         "gap_to_retrain": gaps(metrics["unlearned"], metrics["retrained"]) if reference is not None else None,
+        **evaluation,
         "gap_original_to_retrain": gaps(metrics["original"], metrics["retrained"]) if reference is not None else None,
         "time_s": {
             "train": original_meta["time_s"],
@@ -229,13 +259,22 @@ def run(task, task_hparams_file, argv):
     }
     if unlearner.training_time_s:
         results["time_s"]["method_training"] = round(unlearner.training_time_s, 3)
+    results["cost"] = {
+        "train": stage_cost(original_meta),
+        "retrain": stage_cost(reference_meta),
+        "noise_floor_reference": stage_cost(noise_meta),
+        "shadows": sum_costs([stage_cost(m) for m in shadow_metas]),
+        "unlearn": unlearn_cost.result(time_s=unlearn_time),
+        "evaluate": evaluate_cost.result(),
+    }
     if unlearner_class.results_key:
         overhead = results["time_s"]["curvature_statistics"]
         diagnostics["training_overhead"] = round(overhead / original_meta["time_s"], 4) if overhead else None
         results[unlearner_class.results_key] = diagnostics
     if int(hp.get("relearn_steps") or 0) > 0 and reference is not None:
-        attack_sets = {k: eval_sets[k] for k in ("forget", "forget_test") if k in eval_sets}
-        results["relearn"] = {"benign": relearn_report(models, retain_items, attack_sets, hp, run_opts)}
+        with CostMeter() as relearn_cost:
+            results["relearn"] = relearn_attacks(models, split, train_items, eval_sets, encoder, store, hp, run_opts)
+        results["cost"]["relearn"] = relearn_cost.result()
     if if_main_process():
         table = write_report(out, results)
         write_json(os.path.join(out, "forget_record.json"), forget_record(split, results, original, model))
@@ -243,17 +282,48 @@ def run(task, task_hparams_file, argv):
     return results
 
 
-def relearn_report(models, retain_items, attack_sets, hp, run_opts):
-    """The benign relearning attack on every model (see :mod:`speechbrain_unlearn.evaluation.relearn`)."""
+def relearn_attacks(models, split, train_items, eval_sets, encoder, store, hp, run_opts):
+    """The benign and k-shot relearning attacks on every model (:mod:`speechbrain_unlearn.evaluation.relearn`)."""
     steps, lr = int(hp["relearn_steps"]), float(hp["relearn_lr"])
-    post = {name: benign_relearn(m, retain_items, attack_sets, hp, run_opts, steps, lr) for name, m in models.items()}
-    report = {"steps": steps, "lr": lr, "post_attack": post}
-    for key in post["retrained"]:
-        unlearned, original = recovery({name: post[name][key] for name in post})
-        suffix = "" if key == "forget_acc" else f"_{key[: -len('_acc')]}"
-        report[f"memorization_recovery{suffix}"] = round(unlearned, 6)
-        report[f"memorization_recovery_original{suffix}"] = round(original, 6)
+    benign_sets = {k: eval_sets[k] for k in ("forget", "forget_test") if k in eval_sets}
+    report = {"benign": attack_report(models, train_items(split.retain), benign_sets, hp, run_opts, steps, lr)}
+    shown, held_out = kshot_halves([r["ID"] for r in split.forget], hp["seed"])
+    if len(shown) < 2 or not held_out:
+        report["kshot"] = {"skipped": f"{len(split.forget)} forget utterances: too few to show two and hold one out"}
+    else:
+        kshot_sets = {"forget_held_out": make_dataset([split.forget[i] for i in held_out], encoder, store)}
+        shown_items = train_items([split.forget[i] for i in shown])
+        report["kshot"] = attack_report(models, shown_items, kshot_sets, hp, run_opts, steps, lr)
+        report["kshot"]["shown"], report["kshot"]["held_out"] = len(shown), len(held_out)
     return report
+
+
+def stage_cost(meta):
+    """``{time_s, peak_mem_mb, grad_evals}`` of a trained stage from its metadata (``None`` if absent).
+
+    Models cached before costs were recorded lack ``peak_mem_mb`` (``None``);
+    their ``grad_evals`` is the training loop's ``epochs x utterances``.
+    """
+    if meta is None:
+        return None
+    return {
+        "time_s": meta["time_s"],
+        "peak_mem_mb": meta.get("peak_mem_mb"),
+        "grad_evals": int(meta.get("grad_evals", meta["epochs"] * meta["utterances"])),
+    }
+
+
+def sum_costs(costs):
+    """The total time and gradient evaluations and the largest peak memory of several stages."""
+    if not costs:
+        return None
+    peaks = [c["peak_mem_mb"] for c in costs if c["peak_mem_mb"] is not None]
+    return {
+        "time_s": round(sum(c["time_s"] for c in costs), 3),
+        "peak_mem_mb": max(peaks) if peaks else None,
+        "grad_evals": sum(c["grad_evals"] for c in costs),
+        "models": len(costs),
+    }
 
 
 def run_on_main_and_get(build):
@@ -395,8 +465,12 @@ class Stages:
             )
         return stats
 
-    def trained(self, name, rows):
+    def trained(self, name, rows, seed=None):
         """The model trained from scratch on ``rows``, from the cache if it is there.
+
+        ``seed`` (default: the run's) seeds the initialisation and the
+        shuffles; a seed other than the run's is part of the cache key and of
+        the folder name (the noise-floor reference).
 
         The cache key covers the task hparams (text and overrides other than
         :data:`RUN_KEYS`), the run options in :data:`TRAINING_RUN_OPTS` and the
@@ -405,10 +479,16 @@ class Stages:
         training time, summed over interrupted and resumed attempts.
         """
         hp = self.hp
+        if seed is not None and int(seed) != int(hp["seed"]):
+            hp = {**hp, "seed": int(seed)}
+            name = f"{name}-seed{int(seed)}"
         self.rows[name] = rows
-        key = digest({**self.config, "rows": [[r["ID"], r["label"], r["wav"], r["start"], r["stop"]] for r in rows]})
+        key_of = {**self.config, "rows": [[r["ID"], r["label"], r["wav"], r["start"], r["stop"]] for r in rows]}
+        if hp is not self.hp:
+            key_of["training_seed"] = hp["seed"]
+        key = digest(key_of)
         folder = os.path.join(hp["cache_folder"], "models", self.task, f"{name}-{key}")
-        model = hp["initial_model"]()
+        model = hp["initial_model"](hp["seed"])
         model_path, meta_path = os.path.join(folder, "model.pt"), os.path.join(folder, "meta.json")
         if os.path.exists(model_path) and os.path.exists(meta_path):
             model.load_state_dict(load_tensors(model_path))
@@ -424,7 +504,8 @@ class Stages:
         )
         logger.info("training the %s model on %d utterances (%s)", name, len(rows), folder)
         torch.manual_seed(hp["seed"])
-        elapsed = brain.train_epochs(self.train_items(rows), hp["number_of_epochs"], hp["batch_size"])
+        with CostMeter() as cost:
+            elapsed = brain.train_epochs(self.train_items(rows), hp["number_of_epochs"], hp["batch_size"])
         valid_acc = float(brain.score(self.valid_set, hp["eval_batch_size"])["correct"].mean())
         meta = {
             "time_s": round(elapsed, 3),
@@ -432,6 +513,8 @@ class Stages:
             "utterances": len(rows),
             "valid_acc": round(valid_acc, 4),
             "resumed": brain.resumed,
+            "peak_mem_mb": cost.result()["peak_mem_mb"],
+            "grad_evals": cost.result()["grad_evals"],
         }
         logger.info("%s model: %.1f s, valid accuracy %.4f", name, elapsed, valid_acc)
         if if_main_process():

@@ -85,6 +85,25 @@ def test_recipe_end_to_end(task, scenario, cache, tmp_path):
         # whole classes are forgotten in `class`, and in `speaker` on VoxCeleb (a speaker is a class)
         forgets_classes = scenario == "class" or (task == "VoxCeleb" and scenario == "speaker")
         assert ("forget_test_acc" in metrics) == forgets_classes
+        # the evaluation hooks (issue 5): every key filled on both tasks
+        attacks = {"mia_entropy_auc", "mia_svc_efficacy", "lira_tpr_at_1pct_fpr", "lira_tpr_at_01pct_fpr"}
+        assert attacks <= set(metrics) and all(0.0 <= metrics[k] <= 1.0 for k in attacks)
+        assert attacks | CONTRACT_METRICS <= set(results["standard_errors"][model])
+        assert ({"eer", "min_dcf"} <= set(metrics)) == (task == "VoxCeleb")
+        assert ("forgotten_speaker_id_rate" in metrics) == (task == "VoxCeleb" and forgets_classes)
+    assert set(results["distance_to_retrain"]) == {"js_divergence", "ks_pvalue"}
+    assert 0.0 <= results["distance_to_retrain"]["ks_pvalue"] <= 1.0
+    assert set(results["gap_noise_floor"]) == CONTRACT_METRICS | {"avg"}
+    for stage in ("train", "retrain", "unlearn", "evaluate", "relearn", "shadows", "noise_floor_reference"):
+        assert set(results["cost"][stage]) >= {"time_s", "peak_mem_mb", "grad_evals"}, stage
+    assert results["cost"]["unlearn"]["grad_evals"] > 0 and results["cost"]["evaluate"]["grad_evals"] == 0
+    assert results["attack_samples"]["lira_shadows"] == 2
+    for attack in ("benign", "kshot"):
+        relearned = results["relearn"][attack]
+        if "skipped" in relearned:  # the tiny VoxCeleb class has 3 forget utterances
+            assert attack == "kshot" and results["sizes"]["forget"] < 4
+            continue
+        assert {"memorization_recovery", "memorization_recovery_original", "curve"} <= set(relearned), attack
     gap = results["gap_to_retrain"]
     assert set(gap) == CONTRACT_METRICS | {"avg"}
     for key in CONTRACT_METRICS:
@@ -225,6 +244,10 @@ def test_retrain_is_deterministic(cache, tmp_path):
         metrics.append(json.loads((tmp_path / name / "unlearn_results.json").read_text())["metrics"])
     assert metrics[0] == metrics[1]
     assert metrics[0]["unlearned"] == metrics[0]["retrained"]  # retrain reproduces the reference
+    relearn = json.loads((tmp_path / "a" / "unlearn_results.json").read_text())["relearn"]
+    # the same model under the same attack: no memorisation recovered, by construction
+    assert relearn["benign"]["memorization_recovery"] == 0.0
+    assert relearn["kshot"].get("memorization_recovery", 0.0) == 0.0
 
 
 def test_real_layout_folder(tmp_path, tiny_vc, cache):
@@ -251,6 +274,7 @@ def test_real_layout_folder(tmp_path, tiny_vc, cache):
         ),
         ("VoxCeleb", ["--forget_ration=0.2"], "unknown key 'forget_ration'"),
         ("VoxCeleb", ["--seed=1", "--seed=2"], "--seed is given twice on the command line"),
+        ("VoxCeleb", ["--lira_shadows=3"], "lira_shadows must be an even number"),
     ],
 )
 def test_bad_input_answers_in_one_line(task, args, message, tmp_path, tiny_vc, cache):

@@ -37,6 +37,7 @@ import hashlib
 import torch
 
 from speechbrain_unlearn.curvature.cached import KroneckerFactors
+from speechbrain_unlearn.evaluation.cost import count_gradients
 
 
 def seeded_signs(ids, n, seed):
@@ -106,4 +107,5 @@ def ggn_factors(model, batches, logits_fn, seed, factors=None, prefixes=("",)):
             logits = logits_fn(model(*inputs), targets)
             sketch = output_hessian_sketch(logits, ids, seed)
             torch.autograd.grad((logits * sketch).sum(), params, allow_unused=True)
+            count_gradients(len(targets))
     return factors

@@ -26,6 +26,8 @@ True
 import torch
 from torch.func import functional_call, grad, vmap
 
+from speechbrain_unlearn.evaluation.cost import count_gradients
+
 
 def per_sample_grads(model, params, loss_fn, inputs, targets, chunk_size=32, path="auto"):
     """Gradients of each sample's loss with respect to ``params``.
@@ -61,6 +63,7 @@ def per_sample_grads(model, params, loss_fn, inputs, targets, chunk_size=32, pat
         out = functional_call(model, {**base, **p}, tuple(t.unsqueeze(0) for t in x))
         return loss_fn(out, target.unsqueeze(0))
 
+    count_gradients(len(targets))
     if path in ("auto", "vmap"):
         try:
             in_dims = (None,) + (0,) * (len(inputs) + 1)

@@ -1,7 +1,11 @@
 """Writers of a run's results: ``unlearn_results.json`` and ``unlearn_results.md``.
 
 The JSON follows the run contract (``shared/DESIGN.md`` section 3); the
-Markdown file and the console table show the same numbers.
+Markdown file and the console table show the same numbers: one row per
+metric and one column per model, each value with its bootstrap standard
+error, the gap of the unlearned model to the reference, and the noise floor
+(the gap between two references trained with different seeds). A gap at or
+below its noise floor is marked ``≈``: the difference is not measurable.
 
 Example
 -------
@@ -9,14 +13,20 @@ Example
 ...     "metrics": {"original": {"test_acc": 0.95, "mia_auc": 0.61},
 ...                 "unlearned": {"test_acc": 0.94, "mia_auc": 0.55}},
 ...     "gap_to_retrain": {"test_acc": 0.01, "mia_auc": 0.02, "avg": 0.015},
+...     "gap_noise_floor": {"test_acc": 0.02, "mia_auc": 0.01, "avg": 0.015},
 ...     "time_s": {"train": 60.0, "retrain": 55.0, "unlearn": 5.0}, "speedup_vs_retrain": 11.0}
->>> print(markdown_table(results).splitlines()[2])
-| model | test_acc | mia_auc |
+>>> lines = markdown_table(results).splitlines()
+>>> lines[2]
+'| metric | original | unlearned | gap to retrain | noise floor |'
+>>> lines[4]
+'| test_acc | 0.9500 | 0.9400 | 0.0100 ≈ | 0.0200 |'
 """
 
 import math
 
 from speechbrain_unlearn.io import write_json, write_text
+
+MODELS = ("original", "retrained", "unlearned")
 
 
 def _fmt(value):
@@ -27,12 +37,128 @@ def _fmt(value):
     return str(value)
 
 
-def markdown_table(results):
-    """The run's numbers as a Markdown document."""
-    models = [m for m in ("original", "retrained", "unlearned") if m in results["metrics"]]
+def _with_se(value, se):
+    if se is None or not isinstance(value, float) or (isinstance(se, float) and math.isnan(se)):
+        return _fmt(value)
+    return f"{_fmt(value)} ± {se:.4f}"
+
+
+def gap_cell(gap, floor):
+    """A gap, marked ``≈`` when it is at or below its noise floor."""
+    if gap is None:
+        return "-"
+    within = floor is not None and not math.isnan(floor) and gap <= floor
+    return f"{_fmt(gap)} ≈" if within else _fmt(gap)
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def metrics_section(results):
+    """Per metric: each model's value ± standard error, the gap and its noise floor."""
+    models = [m for m in MODELS if m in results["metrics"]]
     keys = []
     for model in models:
         keys += [k for k in results["metrics"][model] if k not in keys]
+    gap, floor = results.get("gap_to_retrain") or {}, results.get("gap_noise_floor") or {}
+    errors = results.get("standard_errors") or {}
+    rows = []
+    for k in keys:
+        row = [k] + [_with_se(results["metrics"][m].get(k, float("nan")), errors.get(m, {}).get(k)) for m in models]
+        if gap or floor:
+            row += [gap_cell(gap.get(k), floor.get(k)), _fmt(floor.get(k))]
+        rows.append(row)
+    header = ["metric", *models] + (["gap to retrain", "noise floor"] if gap or floor else [])
+    lines = _table(header, rows)
+    if gap:
+        avg, noise = gap.get("avg"), floor.get("avg")
+        verdict = (
+            " (within the noise floor: not distinguishable from the reference)"
+            if gap_cell(avg, noise)[-1:] == "≈"
+            else ""
+        )
+        lines += ["", f"Average gap to the retrained reference: {_fmt(avg)}; noise floor {_fmt(noise)}{verdict}"]
+    return lines
+
+
+def distance_section(results):
+    """JS divergence and KS forget quality of the unlearned and original models to the reference."""
+    rows = [
+        [label] + [_fmt((results.get(key) or {}).get(k)) for k in ("js_divergence", "ks_pvalue")]
+        for label, key in (
+            ("unlearned", "distance_to_retrain"),
+            ("original", "distance_original_to_retrain"),
+            ("second reference (noise floor)", "distance_noise_floor"),
+        )
+        if results.get(key)
+    ]
+    if not rows:
+        return []
+    return ["", "Distance to the reference on the forget set:", ""] + _table(
+        ["model", "JS divergence (nats)", "KS p-value (forget quality)"], rows
+    )
+
+
+def relearn_section(results):
+    """Post-attack accuracies and memorisation recovered, per attack."""
+    rows = []
+    for attack, report in (results.get("relearn") or {}).items():
+        if "post_attack" not in report:
+            rows.append([attack, "-", "-", "-", "-", report.get("skipped", "-"), "-"])
+            continue
+        first = next(iter(report["post_attack"]["retrained"]))
+        post = [_fmt(report["post_attack"].get(m, {}).get(first)) for m in MODELS]
+        rows.append(
+            [f"{attack} ({first})", str(report["steps"]), *post]
+            + [_fmt(report["memorization_recovery"]), _fmt(report["memorization_recovery_original"])]
+        )
+    if not rows:
+        return []
+    header = ["attack (set)", "steps", *(f"{m} after" for m in MODELS), "recovery (unlearned)", "recovery (original)"]
+    return ["", "Relearning attacks (recovery: post-attack accuracy minus the reference's):", ""] + _table(header, rows)
+
+
+def verification_section(results):
+    """Forgotten speakers' same-speaker cosine scores against the reference's."""
+    same = ((results.get("verification") or {}).get("forgotten_same_speaker")) or {}
+    if not same:
+        return []
+    rows = [
+        [m, _fmt(v["mean_score"]), _fmt(v["reference_mean_score"]), _fmt(v["ks_pvalue"]), str(v["trials"])]
+        for m, v in same.items()
+    ]
+    header = ["model", "mean same-speaker cosine", "reference's", "KS p-value", "trials"]
+    return ["", "Forgotten speakers, same-speaker verification trials:", ""] + _table(header, rows)
+
+
+def cost_section(results):
+    """Time, peak memory and gradient evaluations of each stage, and the speed-up."""
+    cost = results.get("cost")
+    if cost:
+        rows = [
+            [
+                stage,
+                f"{c['time_s']:.1f}",
+                "-" if c["peak_mem_mb"] is None else f"{c['peak_mem_mb']:.0f}",
+                str(c["grad_evals"]),
+            ]
+            for stage, c in cost.items()
+            if c is not None
+        ]
+        rows += [[stage, "-", "-", "-"] for stage, c in cost.items() if c is None]
+        lines = ["", *_table(["stage", "seconds", "peak memory (MB)", "gradient evaluations"], rows)]
+    else:
+        times = results.get("time_s", {})
+        lines = ["", *_table(["stage", "seconds"], [[stage, _fmt(t)] for stage, t in times.items()])] if times else []
+    if results.get("speedup_vs_retrain") is not None:
+        lines += ["", f"Speed-up of unlearning over retraining: {_fmt(results['speedup_vs_retrain'])}x"]
+    return lines
+
+
+def markdown_table(results):
+    """The run's numbers as a Markdown document."""
     title = f"{results['task']} / {results['method']} / {results['scenario']} / seed {results['seed']}"
     lines = [f"# {title}", ""]
     status = results.get("method_status") or {}
@@ -41,36 +167,11 @@ def markdown_table(results):
             f"**The method diverged** ({status['reason']}); restored the weights of step {status['restored_step']}.",
             "",
         ]
-    lines += ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for model in models:
-        row = [_fmt(results["metrics"][model].get(k, float("nan"))) for k in keys]
-        lines.append(f"| {model} | " + " | ".join(row) + " |")
-    gap = results.get("gap_to_retrain")
-    if gap:
-        lines.append("| gap to retrain | " + " | ".join(_fmt(gap.get(k, "")) for k in keys) + " |")
-        lines += ["", f"Average gap to the retrained reference: {_fmt(gap['avg'])}"]
-    benign = (results.get("relearn") or {}).get("benign")
-    if benign:
-        sets = list(benign["post_attack"]["retrained"])
-        lines += [
-            "",
-            f"Relearning attack (benign: {benign['steps']} retain steps at lr {benign['lr']:g}), after the attack:",
-            "",
-            "| model | " + " | ".join(sets) + " |",
-            "|---" * (len(sets) + 1) + "|",
-        ]
-        lines += [
-            f"| {m} | " + " | ".join(_fmt(benign["post_attack"][m][k]) for k in sets) + " |"
-            for m in models
-            if m in benign["post_attack"]
-        ]
-        lines += ["", f"Memorisation recovered (unlearned minus reference): {_fmt(benign['memorization_recovery'])}"]
-    times = results.get("time_s", {})
-    if times:
-        lines += ["", "| stage | seconds |", "|---|---|"]
-        lines += [f"| {stage} | {_fmt(t)} |" for stage, t in times.items()]
-        if results.get("speedup_vs_retrain") is not None:
-            lines += ["", f"Speed-up of unlearning over retraining: {_fmt(results['speedup_vs_retrain'])}x"]
+    lines += metrics_section(results)
+    lines += distance_section(results)
+    lines += relearn_section(results)
+    lines += verification_section(results)
+    lines += cost_section(results)
     return "\n".join(lines) + "\n"
 
 

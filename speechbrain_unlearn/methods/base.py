@@ -39,6 +39,7 @@ speechbrain_unlearn.errors.UnlearnError: DoNothing supports the scenarios class,
 from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.data.splits import SCENARIOS
 from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.evaluation.cost import count_gradients
 from speechbrain_unlearn.methods.common import UtteranceMean, train_keeping_batchnorm_statistics
 from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
 
@@ -117,6 +118,7 @@ class Unlearner(UtteranceBrain):
                 train_keeping_batchnorm_statistics(model)
             else:
                 model.train()
+            count_gradients(len(batch.label))
             yield batch
 
     def guarded_step(self, optimizer, loss, gradient_hook=None):

@@ -43,6 +43,7 @@ Hparams (``hparams/boundary.yaml``): ``boundary_epsilon`` (``epsilon``),
 
 import torch
 
+from speechbrain_unlearn.evaluation.cost import count_gradients
 from speechbrain_unlearn.methods.base import Unlearner
 from speechbrain_unlearn.methods.common import dataset_labels, frozen_copy
 from speechbrain_unlearn.models import length_mask
@@ -84,6 +85,7 @@ class BoundaryShrink(Unlearner):
         with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
             loss = self.hparams.loss.nll(attacked(x, lengths), labels).sum()
             (grad,) = torch.autograd.grad(loss, x)
+            count_gradients(len(labels))
         step = self.hparams.boundary_epsilon * feature_scale(feats, lengths) * grad.sign()
         with torch.no_grad():
             scores = attacked(feats + step * length_mask(feats, lengths), lengths)

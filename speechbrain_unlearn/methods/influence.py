@@ -81,6 +81,7 @@ from speechbrain_unlearn.curvature.products import curvature_operator, dot, norm
 from speechbrain_unlearn.curvature.solvers import top_eigenvalue
 from speechbrain_unlearn.data.dataio import fixed_length_batches, make_dataset
 from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.evaluation.cost import count_gradients
 from speechbrain_unlearn.methods.base import Unlearner
 from speechbrain_unlearn.methods.common import subset
 
@@ -384,6 +385,7 @@ class Influence(Unlearner):
         model.eval()
         for batch in batches:
             loss = self.hparams.loss(model(*batch.feats), batch.label).sum()
+            count_gradients(len(batch.label))
             if params:
                 for n, g in zip(names, torch.autograd.grad(loss, params, allow_unused=True)):
                     if g is not None:

@@ -37,6 +37,7 @@ Hparams (``hparams/salun.yaml``): ``salun_sparsity`` (``s``), ``unlearn_epochs``
 
 import torch
 
+from speechbrain_unlearn.evaluation.cost import count_gradients
 from speechbrain_unlearn.methods.base import Unlearner
 from speechbrain_unlearn.methods.common import (
     all_reduce_sums,
@@ -139,6 +140,7 @@ class SalUn(Unlearner):
         for batch in batches:
             batch = batch.to(self.device)
             loss = hp.loss(model(*batch.feats), batch.label).sum()
+            count_gradients(len(batch.label))
             for name, g in zip(params, torch.autograd.grad(loss, list(params.values()), allow_unused=True)):
                 if g is not None:
                     grads[name] += g

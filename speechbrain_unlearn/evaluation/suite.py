@@ -1,0 +1,285 @@
+"""Every evaluation hook of a run, on the original, the unlearned and the reference model.
+
+:func:`evaluate_models` scores each model once on every set and derives,
+per model (``metrics.<model>``):
+
+* the contract's accuracies and loss-threshold ``mia_auc``
+  (:mod:`~speechbrain_unlearn.evaluation.metrics`);
+* ``mia_entropy_auc``, ``mia_svc_efficacy``, ``lira_tpr_at_1pct_fpr`` and
+  ``lira_tpr_at_01pct_fpr`` (:mod:`~speechbrain_unlearn.evaluation.membership`),
+  on size- and class-matched forget and held-out samples that are the same
+  for every model; the attacks are fitted on retain utterances against the
+  held-out utterances *not* in that sample;
+* with a verification trial list (VoxCeleb): ``eer`` and ``min_dcf`` on
+  retained speakers, and, when speakers were forgotten,
+  ``forgotten_speaker_id_rate``
+  (:mod:`~speechbrain_unlearn.evaluation.verification`);
+
+and for the run: ``standard_errors`` (bootstrap, every accuracy and attack
+score), ``per_class_test_acc``, ``distance_to_retrain`` (JS divergence and
+KS "forget quality", :mod:`~speechbrain_unlearn.evaluation.distance`) and
+the same for the original, ``gap_noise_floor`` and ``distance_noise_floor``
+(a second reference trained with another seed against the first), and
+``verification`` (forgotten speakers' same-speaker scores against the
+reference's).
+"""
+
+import numpy as np
+import torch
+
+from speechbrain_unlearn.brain import UtteranceBrain
+from speechbrain_unlearn.evaluation import membership as mia
+from speechbrain_unlearn.evaluation.bootstrap import bootstrap_se
+from speechbrain_unlearn.evaluation.distance import distance
+from speechbrain_unlearn.evaluation.metrics import gaps, loss_threshold_auc, model_metrics
+from speechbrain_unlearn.evaluation.verification import centroid_id_rate, score_summary, verification_metrics
+
+
+def score_sets(model, eval_sets, hp, run_opts, names=None):
+    """The records of ``model`` on each set of ``eval_sets`` (or only ``names``)."""
+    brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=run_opts)
+    return {
+        s: brain.score(items, hp["eval_batch_size"]) for s, items in eval_sets.items() if names is None or s in names
+    }
+
+
+def take(records, idx):
+    """The records of the utterances ``idx``."""
+    return {k: ([v[i] for i in idx] if isinstance(v, list) else v[idx]) for k, v in records.items()}
+
+
+class AttackPlan:
+    """The samples every model is attacked on (the same for all, seeded).
+
+    Arguments
+    ---------
+    forget_labels : numpy.ndarray
+        Labels of the forget set, in its order.
+    pool_labels : numpy.ndarray
+        Labels of the held-out candidates (test, or the forgotten classes' test utterances).
+    test_size : int
+        Size of the test set (the source of the attacks' training non-members).
+    retain_size : int
+        Size of the retain set (the source of their training members).
+    pool_is_test : bool
+        Whether the pool is the test set itself (then the matched sample is
+        left out of the attacks' training non-members).
+    seed : int
+        The run's seed.
+    """
+
+    def __init__(self, forget_labels, pool_labels, test_size, retain_size, pool_is_test, seed):
+        rng = np.random.default_rng([int(seed), 13])
+        self.members, self.nonmembers = mia.matched_sample(forget_labels, pool_labels, rng)
+        used = set(self.nonmembers.tolist()) if pool_is_test else set()
+        self.shadow_nonmembers = np.array([i for i in range(test_size) if i not in used], dtype=int)
+        k = min(len(self.shadow_nonmembers), retain_size)
+        self.shadow_members = np.sort(rng.choice(retain_size, k, replace=False)).astype(int)
+        self.pool = "test" if pool_is_test else "forget_test"
+
+    def attacks(self, records, shadow_phi=None, shadow_in=None, n_boot=200, seed=0):
+        """The membership metrics of one model and their bootstrap standard errors.
+
+        Arguments
+        ---------
+        records : dict
+            The model's records per set.
+        shadow_phi : numpy.ndarray, optional
+            ``(n_shadows, n_members + n_nonmembers)`` logit confidences of the
+            shadow models on the matched members then non-members.
+        shadow_in : numpy.ndarray, optional
+            Whether each of those was in each shadow's training set.
+        n_boot, seed : int
+            Bootstrap resamples and seed.
+
+        Returns
+        -------
+        tuple of dict
+            Metrics and standard errors.
+        """
+        forget, pool = take(records["forget"], self.members), take(records[self.pool], self.nonmembers)
+        shadow_m = take(records["retain"], self.shadow_members)
+        shadow_n = take(records["test"], self.shadow_nonmembers)
+        out, se = {}, {}
+        if len(self.shadow_members) and len(self.shadow_nonmembers) and len(self.members):
+            m_score, n_score = mia.entropy_attack_scores(shadow_m, shadow_n, forget, pool)
+            out["mia_entropy_auc"] = loss_threshold_auc(-m_score, -n_score)
+            se["mia_entropy_auc"] = bootstrap_se(loss_threshold_auc, [-m_score, -n_score], n_boot, seed)
+            calls = mia.svc_nonmember_calls(shadow_m, shadow_n, records["forget"], seed).astype(float)
+            out["mia_svc_efficacy"] = float(calls.mean())
+            se["mia_svc_efficacy"] = bootstrap_se(np.mean, [calls], n_boot, seed)
+        if shadow_phi is not None and len(self.members):
+            phi = np.concatenate(
+                [
+                    mia.logit_confidence(forget["log_probs"], forget["label"]),
+                    mia.logit_confidence(pool["log_probs"], pool["label"]),
+                ]
+            )
+            scores = mia.lira_scores(phi, shadow_phi, shadow_in)
+            m_lira, n_lira = scores[: len(self.members)], scores[len(self.members) :]
+            out.update(mia.lira_tprs(m_lira, n_lira))
+            for key, fpr in (("lira_tpr_at_1pct_fpr", 0.01), ("lira_tpr_at_01pct_fpr", 0.001)):
+                se[key] = bootstrap_se(lambda a, b, f=fpr: mia.tpr_at_fpr(a, b, f), [m_lira, n_lira], n_boot, seed)
+        return out, se
+
+
+def accuracy_errors(records, forgotten, n_boot, seed):
+    """Bootstrap standard errors of the accuracies and of ``mia_auc``."""
+    se = {f"{name}_acc": bootstrap_se(np.mean, [r["correct"]], n_boot, seed) for name, r in records.items()}
+    nonmembers = records["forget_test"] if forgotten else records["test"]
+    se["mia_auc"] = bootstrap_se(loss_threshold_auc, [records["forget"]["nll"], nonmembers["nll"]], n_boot, seed)
+    return se
+
+
+def per_class_accuracy(records, names):
+    """Test accuracy of every class (test and forgotten classes' test utterances), by label name."""
+    labels = np.concatenate([r["label"] for k, r in records.items() if k in ("test", "forget_test")])
+    correct = np.concatenate([r["correct"] for k, r in records.items() if k in ("test", "forget_test")])
+    return {names[c]: round(float(correct[labels == c].mean()), 6) for c in np.unique(labels)}
+
+
+def shadow_statistics(shadows, eval_sets, plan, forget_ids, hp, run_opts):
+    """Logit confidences of the shadow models on the matched targets, and which they trained on.
+
+    Arguments
+    ---------
+    shadows : list of tuple
+        ``(model, set of training utterance IDs)``.
+    eval_sets, plan, hp, run_opts
+        The run's sets, :class:`AttackPlan`, hparams and run options.
+    forget_ids : list of str
+        IDs of the forget set, in its order.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(n_shadows, n_targets)`` confidences and membership flags.
+    """
+    phis, ins = [], []
+    members = [forget_ids[i] for i in plan.members]
+    for model, trained_on in shadows:
+        records = score_sets(model, eval_sets, hp, run_opts, names=("forget", plan.pool))
+        forget, pool = take(records["forget"], plan.members), take(records[plan.pool], plan.nonmembers)
+        phis.append(
+            np.concatenate(
+                [
+                    mia.logit_confidence(forget["log_probs"], forget["label"]),
+                    mia.logit_confidence(pool["log_probs"], pool["label"]),
+                ]
+            )
+        )
+        ins.append(np.array([i in trained_on for i in members] + [False] * len(plan.nonmembers)))
+    return np.stack(phis), np.stack(ins)
+
+
+def embeddings_by_id(model, eval_sets, rows, hp, run_opts, names):
+    """``{utterance ID: embedding}`` and ``(embeddings, labels)`` per set ``names``."""
+    brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=run_opts)
+    by_id, per_set = {}, {}
+    for name in names:
+        emb, labels = brain.embed(eval_sets[name], hp["eval_batch_size"])
+        emb, labels = emb.cpu(), labels.cpu()
+        per_set[name] = (emb, labels)
+        by_id.update({r["ID"]: e for r, e in zip(rows[name], emb)})
+    return by_id, per_set
+
+
+def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
+    """Run every hook; return the results keys to merge (see the module docstring).
+
+    Arguments
+    ---------
+    models : dict
+        ``original``, ``unlearned`` and (optional) ``retrained`` models.
+    eval_sets : dict
+        ``test``, ``retain``, ``forget`` (and ``forget_test``) datasets.
+    rows : dict
+        The manifest rows of the same sets.
+    hp : dict
+        The run's hparams (``seed``, ``eval_batch_size``, ``bootstrap_samples``).
+    run_opts : dict
+        SpeechBrain run options.
+    context : dict
+        ``forgotten`` (bool: whole classes forgotten), ``class_names`` (index
+        to label), ``forgotten_labels`` (indices), ``trials`` (verification
+        trial list, may be empty), ``shadows`` (list of ``(model, trained IDs)``,
+        may be empty), ``noise_reference`` (a second reference or ``None``).
+
+    Returns
+    -------
+    dict
+        ``metrics``, ``standard_errors``, ``per_class_test_acc`` and, with a
+        reference, ``distance_to_retrain``, ``distance_original_to_retrain``,
+        ``gap_noise_floor``, ``distance_noise_floor``, ``verification``.
+    """
+    seed, n_boot = int(hp["seed"]), int(hp.get("bootstrap_samples", 200))
+    forgotten = bool(context["forgotten"])
+    records = {name: score_sets(m, eval_sets, hp, run_opts) for name, m in models.items()}
+    any_records = next(iter(records.values()))
+    plan = AttackPlan(
+        any_records["forget"]["label"],
+        any_records["forget_test" if forgotten else "test"]["label"],
+        len(any_records["test"]),
+        len(any_records["retain"]),
+        not forgotten,
+        seed,
+    )
+    shadow_phi = shadow_in = None
+    if context.get("shadows"):
+        forget_ids = [r["ID"] for r in rows["forget"]]
+        shadow_phi, shadow_in = shadow_statistics(context["shadows"], eval_sets, plan, forget_ids, hp, run_opts)
+    out = {"metrics": {}, "standard_errors": {}, "per_class_test_acc": {}}
+    for name, recs in records.items():
+        metrics = model_metrics(recs, forgotten)
+        attacks, attack_se = plan.attacks(recs, shadow_phi, shadow_in, n_boot, seed)
+        metrics.update(attacks)
+        out["metrics"][name] = metrics
+        out["standard_errors"][name] = {**accuracy_errors(recs, forgotten, n_boot, seed), **attack_se}
+        out["per_class_test_acc"][name] = per_class_accuracy(recs, context["class_names"])
+    out["attack_samples"] = {
+        "members": len(plan.members),
+        "nonmembers": len(plan.nonmembers),
+        "shadow_members": len(plan.shadow_members),
+        "shadow_nonmembers": len(plan.shadow_nonmembers),
+        "lira_shadows": len(context.get("shadows") or []),
+    }
+    if context.get("trials"):
+        verification(models, eval_sets, rows, hp, run_opts, context, out)
+    if "retrained" in records:
+        ref = records["retrained"]["forget"]
+        out["distance_to_retrain"] = distance(records["unlearned"]["forget"], ref)
+        out["distance_original_to_retrain"] = distance(records["original"]["forget"], ref)
+        if context.get("noise_reference") is not None:
+            second = score_sets(context["noise_reference"], eval_sets, hp, run_opts)
+            out["metrics"]["second_reference"] = model_metrics(second, forgotten)
+            out["gap_noise_floor"] = gaps(out["metrics"]["second_reference"], out["metrics"]["retrained"])
+            out["distance_noise_floor"] = distance(second["forget"], ref)
+    return out
+
+
+def verification(models, eval_sets, rows, hp, run_opts, context, out):
+    """Fill ``eer``, ``min_dcf``, ``forgotten_speaker_id_rate`` and ``verification`` in ``out``."""
+    test_sets = [s for s in ("test", "forget_test") if s in eval_sets]
+    speaker_of = {r["ID"]: r["label"] for s in test_sets for r in rows[s]}
+    forgotten_names = [context["class_names"][c] for c in context["forgotten_labels"]]
+    same_speaker = {}
+    for name, model in models.items():
+        enrol = ["retain", "forget"] if context["forgotten"] else []
+        by_id, per_set = embeddings_by_id(model, eval_sets, rows, hp, run_opts, test_sets + enrol)
+        metrics, same_speaker[name] = verification_metrics(by_id, speaker_of, context["trials"], forgotten_names)
+        out["metrics"][name].update(metrics)
+        if context["forgotten"]:
+            enrol_emb = torch.cat([per_set[s][0] for s in enrol])
+            enrol_labels = torch.cat([per_set[s][1] for s in enrol])
+            test_emb, test_labels = per_set["forget_test"]
+            out["metrics"][name]["forgotten_speaker_id_rate"] = round(
+                centroid_id_rate(enrol_emb, enrol_labels, test_emb, test_labels, context["forgotten_labels"]), 6
+            )
+    if context["forgotten"] and "retrained" in same_speaker:
+        out["verification"] = {
+            "forgotten_same_speaker": {
+                name: score_summary(scores, same_speaker["retrained"])
+                for name, scores in same_speaker.items()
+                if name != "retrained"
+            }
+        }
