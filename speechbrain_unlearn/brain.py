@@ -47,6 +47,27 @@ from speechbrain_unlearn.evaluation.cost import count_gradients
 logger = logging.getLogger(__name__)
 
 
+def train_keeping_batchnorm_statistics(model):
+    """Training mode (dropout on) with every BatchNorm layer in eval mode.
+
+    For loops whose batches hold forget utterances only: the running
+    statistics are averages over the training data, and a forward pass in
+    training mode would pull them towards the forget set's.
+
+    Example
+    -------
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.Dropout(0.5))
+    >>> _ = train_keeping_batchnorm_statistics(model)
+    >>> [m.training for m in model]
+    [True, False, True]
+    """
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    return model
+
+
 class UtteranceBrain(sb.Brain):
     """Train and score an utterance classifier (Speech Commands or VoxCeleb)."""
 
@@ -169,17 +190,21 @@ class UtteranceBrain(sb.Brain):
         self.fit(counter, dataset, progressbar=False, train_loader_kwargs=self.loader_kwargs(dataset, batch_size))
         return self.elapsed_s
 
-    def train_steps(self, dataset, steps, optimizer, batch_size, on_step=None):
+    def train_steps(self, dataset, steps, optimizer, batch_size, on_step=None, keep_batchnorm_statistics=False):
         """``steps`` minibatch steps of the training loss on ``dataset`` (seeded shuffle).
 
         A plain loop without checkpoints or schedules, for short updates
         (repair steps, relearning attacks); the model is left in eval mode.
         ``on_step(done)``, if given, runs after each step (it may evaluate the
-        model: training mode is set again before the next step).
+        model: training mode is set again before the next step). With
+        ``keep_batchnorm_statistics`` the BatchNorm layers stay in eval mode
+        (:func:`train_keeping_batchnorm_statistics`), for batches of forget
+        utterances only.
         """
         loader = self.training_loader(dataset, batch_size)
         model = self.modules.model
-        model.train()
+        set_mode = train_keeping_batchnorm_statistics if keep_batchnorm_statistics else type(model).train
+        set_mode(model)
         done = 0
         while done < steps:
             for batch in loader:
@@ -194,7 +219,7 @@ class UtteranceBrain(sb.Brain):
                 done += 1
                 if on_step is not None:
                     on_step(done)
-                    model.train()
+                    set_mode(model)
                 if done >= steps:
                     break
         model.eval()

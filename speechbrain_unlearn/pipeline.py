@@ -293,7 +293,7 @@ def relearn_attacks(models, split, train_items, eval_sets, encoder, store, hp, r
     else:
         kshot_sets = {"forget_held_out": make_dataset([split.forget[i] for i in held_out], encoder, store)}
         shown_items = train_items([split.forget[i] for i in shown])
-        report["kshot"] = attack_report(models, shown_items, kshot_sets, hp, run_opts, steps, lr)
+        report["kshot"] = attack_report(models, shown_items, kshot_sets, hp, run_opts, steps, lr, True)
         report["kshot"]["shown"], report["kshot"]["held_out"] = len(shown), len(held_out)
     return report
 

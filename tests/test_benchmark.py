@@ -5,6 +5,7 @@ recipe subprocess is replaced by a stub.
 """
 
 import csv
+import importlib
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import pytest
 from speechbrain_unlearn import benchmark
 from speechbrain_unlearn.io import read_json, write_json, write_text
 
+# The module itself, to patch: the package re-exports its function ``execute``, which hides the submodule.
+execute_module = importlib.import_module("speechbrain_unlearn.benchmark.execute")
 ROOT = benchmark.ROOT
 PNG = b"\x89PNG\r\n\x1a\n"
 BASE = ["--tasks", "SpeechCommands", "--scenarios", "sample", "--seeds", "1", "2", "--no-progress"]
@@ -121,7 +124,7 @@ def launches(monkeypatch):
         write_json(os.path.join(ROOT, folder, "unlearn_results.json"), fake_results(method, seed))
         return subprocess.CompletedProcess(argv, 0)
 
-    monkeypatch.setattr(benchmark.subprocess, "run", fake_run)
+    monkeypatch.setattr(execute_module.subprocess, "run", fake_run)
     return calls, fail
 
 
@@ -286,7 +289,7 @@ def test_parallel_runs_wait_for_the_first_of_their_group(tmp_path, monkeypatch):
             events.append(("end", run.name))
         return "ok", ""
 
-    monkeypatch.setattr(benchmark, "run_one", fake_run_one)
+    monkeypatch.setattr(execute_module, "run_one", fake_run_one)
     runs = [
         benchmark.Run("SpeechCommands", m, "sample", s, str(tmp_path / f"{m}-{s}"), [], ("corpus", ("original", s)))
         for s in (1, 2)
@@ -365,6 +368,38 @@ def test_command_line_entry(tmp_path):
     bad = subprocess.run([*args, "--tasks", "Nope", "--output", str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ")
     assert not (tmp_path / "x").exists()
+
+
+def test_scaling_runs_measure_time_only():
+    """Scaling runs skip LiRA shadows, the noise-floor reference and relearning, unless the user overrides them."""
+    opts = benchmark.parse_args(
+        ["--scaling", "--override", "VoxCeleb:lira_shadows=2", "--override", "number_of_epochs=2"]
+    )
+    runs = benchmark.scaling_plan(opts)
+    sc = next(r for r in runs if r.task == "SpeechCommands").argv()
+    vc = next(r for r in runs if r.task == "VoxCeleb").argv()
+    assert sc[6:] == [
+        "--lira_shadows=0",
+        "--noise_floor_reference=false",
+        "--relearn_steps=0",
+        "--number_of_epochs=2",
+        "--repetitions=5",
+        "--forget_ratio=0.1",
+    ]
+    assert vc[6:] == [
+        "--noise_floor_reference=false",
+        "--relearn_steps=0",
+        "--lira_shadows=2",  # the user's value replaces the default, on VoxCeleb only
+        "--number_of_epochs=2",
+        "--utterances_per_video=8",
+        "--forget_ratio=0.1",
+    ]
+    assert all({"--noise_floor_reference=false", "--relearn_steps=0"} <= set(r.argv()) for r in runs)
+    # the --quick preset's lira_shadows gives way to the scaling default; the benchmark itself keeps it
+    quick = benchmark.parse_args(["--scaling", "--quick", "--tasks", "SpeechCommands"])
+    assert quick.task_overrides["SpeechCommands"]["lira_shadows"] == "0"
+    plain = benchmark.plan(benchmark.parse_args(["--quick", "--tasks", "SpeechCommands"]))[0].argv()
+    assert "--lira_shadows=2" in plain and not any(a.startswith(("--relearn_steps", "--noise_floor")) for a in plain)
 
 
 def scaling_results(task, method, size, ratio, seed):

@@ -190,6 +190,7 @@ def test_relearning_recovery_is_zero_for_the_reference_and_positive_for_the_orig
         {"device": "cpu"},
         steps=8,
         lr=1e-3,
+        keep_batchnorm_statistics=True,
     )
     # the unlearned model here *is* the reference: recovery 0 by construction
     assert report["memorization_recovery"] == 0.0
@@ -229,3 +230,14 @@ def test_gradient_evaluations_are_counted_by_the_training_loop():
     # 5 steps over the batches of two epochs of 40 utterances: 16, 16, 8, then 16, 16
     assert meter.result()["grad_evals"] == 16 + 16 + 8 + 16 + 16
     assert meter.result()["peak_mem_mb"] > 0
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_kshot_training_keeps_the_batchnorm_statistics(keep):
+    items = random_label_items(40, 5, "k")
+    model = ToyModel(4)
+    before = model.body[1].running_mean.clone()
+    brain = UtteranceBrain(modules={"model": model}, hparams=toy_brain_hparams(), run_opts={"device": "cpu"})
+    brain.train_steps(items, 3, torch.optim.Adam(model.parameters()), 16, keep_batchnorm_statistics=keep)
+    assert torch.equal(model.body[1].running_mean, before) == keep
+    assert not model.training  # left in eval mode

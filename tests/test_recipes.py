@@ -97,7 +97,12 @@ def test_recipe_end_to_end(task, scenario, cache, tmp_path):
     for stage in ("train", "retrain", "unlearn", "evaluate", "relearn", "shadows", "noise_floor_reference"):
         assert set(results["cost"][stage]) >= {"time_s", "peak_mem_mb", "grad_evals"}, stage
     assert results["cost"]["unlearn"]["grad_evals"] > 0 and results["cost"]["evaluate"]["grad_evals"] == 0
-    assert results["attack_samples"]["lira_shadows"] == 2
+    samples = results["attack_samples"]
+    assert samples["lira_shadows"] == 2 and samples["members"] == samples["nonmembers"] > 0
+    # the attacks train on every test utterance not in the matched sample, against as many retain utterances
+    held_out_in_test = 0 if forgets_classes else samples["nonmembers"]
+    assert samples["shadow_nonmembers"] == results["sizes"]["test"] - held_out_in_test
+    assert samples["shadow_members"] == min(samples["shadow_nonmembers"], results["sizes"]["retain"])
     for attack in ("benign", "kshot"):
         relearned = results["relearn"][attack]
         if "skipped" in relearned:  # the tiny VoxCeleb class has 3 forget utterances

@@ -11,7 +11,8 @@ never changed):
   on the forget set (and, when whole classes were forgotten, on their test
   utterances);
 * **k-shot**: fine-tune on a seeded half of the forget utterances and
-  measure the accuracy on the *other* half, which the attack never shows.
+  measure the accuracy on the *other* half, which the attack never shows
+  (BatchNorm statistics kept: the batches hold forget utterances only).
 
 ``memorization_recovery`` is the unlearned model's post-attack forget
 accuracy minus the reference's after the same attack;
@@ -42,7 +43,7 @@ def curve_points(steps):
     return sorted({0, steps // 4, steps // 2, int(steps)})
 
 
-def relearn(model, train_set, eval_sets, hparams, run_opts, steps, lr):
+def relearn(model, train_set, eval_sets, hparams, run_opts, steps, lr, keep_batchnorm_statistics=False):
     """Fine-tune a copy of ``model`` on ``train_set``; score ``eval_sets`` along the way.
 
     Arguments
@@ -61,6 +62,10 @@ def relearn(model, train_set, eval_sets, hparams, run_opts, steps, lr):
         Minibatch steps.
     lr : float
         Adam learning rate.
+    keep_batchnorm_statistics : bool
+        Keep BatchNorm layers in eval mode (the k-shot attack, whose batches
+        are forget utterances only: their running statistics would otherwise
+        drift towards the forget set, which changes every prediction).
 
     Returns
     -------
@@ -80,7 +85,12 @@ def relearn(model, train_set, eval_sets, hparams, run_opts, steps, lr):
     record(0)
     torch.manual_seed(int(hparams["seed"]))
     brain.train_steps(
-        train_set, steps, torch.optim.Adam(attacked.parameters(), lr=lr), hparams["batch_size"], on_step=record
+        train_set,
+        steps,
+        torch.optim.Adam(attacked.parameters(), lr=lr),
+        hparams["batch_size"],
+        on_step=record,
+        keep_batchnorm_statistics=keep_batchnorm_statistics,
     )
     return {**{k: v[-1] for k, v in curve.items()}, "curve": curve}
 
@@ -107,14 +117,14 @@ def kshot_halves(ids, seed):
     return sorted(shuffled[:half]), sorted(shuffled[half:])
 
 
-def attack_report(models, train_set, eval_sets, hparams, run_opts, steps, lr):
+def attack_report(models, train_set, eval_sets, hparams, run_opts, steps, lr, keep_batchnorm_statistics=False):
     """One attack on every model: post-attack accuracies, recoveries, curves.
 
     Arguments
     ---------
     models : dict
         ``original``, ``unlearned``, ``retrained`` (the reference is required).
-    train_set, eval_sets, hparams, run_opts, steps, lr
+    train_set, eval_sets, hparams, run_opts, steps, lr, keep_batchnorm_statistics
         As in :func:`relearn`; the first set of ``eval_sets`` is the one
         whose accuracy defines ``memorization_recovery``, the others get a
         suffix (``memorization_recovery_forget_test``).
@@ -126,7 +136,10 @@ def attack_report(models, train_set, eval_sets, hparams, run_opts, steps, lr):
         ``memorization_recovery_original[_<set>]`` and ``curve``
         (``steps`` and the first set's accuracies per model).
     """
-    post = {name: relearn(m, train_set, eval_sets, hparams, run_opts, steps, lr) for name, m in models.items()}
+    post = {
+        name: relearn(m, train_set, eval_sets, hparams, run_opts, steps, lr, keep_batchnorm_statistics)
+        for name, m in models.items()
+    }
     report = {"steps": int(steps), "lr": float(lr), "post_attack": {}}
     first = f"{next(iter(eval_sets))}_acc"
     report["curve"] = {"steps": curve_points(steps), **{name: post[name]["curve"][first] for name in post}}

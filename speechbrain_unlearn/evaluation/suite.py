@@ -219,8 +219,8 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
     plan = AttackPlan(
         any_records["forget"]["label"],
         any_records["forget_test" if forgotten else "test"]["label"],
-        len(any_records["test"]),
-        len(any_records["retain"]),
+        len(any_records["test"]["label"]),
+        len(any_records["retain"]["label"]),
         not forgotten,
         seed,
     )

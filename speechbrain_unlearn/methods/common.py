@@ -35,6 +35,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
+from speechbrain_unlearn.brain import train_keeping_batchnorm_statistics  # noqa: F401 (re-exported)
 from speechbrain_unlearn.curvature.cached import DiagonalFisher
 from speechbrain_unlearn.curvature.per_sample import per_sample_grads
 from speechbrain_unlearn.data.dataio import PaddedBatch, fixed_length_batches, make_dataset
@@ -326,27 +327,6 @@ def frozen_copy(model):
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
-
-
-def train_keeping_batchnorm_statistics(model):
-    """Training mode (dropout on) with every BatchNorm layer in eval mode.
-
-    For loops whose batches hold forget utterances only: the running
-    statistics are averages over the training data, and a forward pass in
-    training mode would pull them towards the forget set's.
-
-    Example
-    -------
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.Dropout(0.5))
-    >>> _ = train_keeping_batchnorm_statistics(model)
-    >>> [m.training for m in model]
-    [True, False, True]
-    """
-    model.train()
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.eval()
-    return model
 
 
 def cycle(loader):

@@ -1,0 +1,56 @@
+"""Helpers shared by the benchmark's modules: the repository root, the files of a run folder, numbers of results."""
+
+import math
+import os
+
+import numpy as np
+
+#: The repository root: recipes are run from here (their default ``cache_folder`` is relative).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: Files of a run folder: the recipe's results, and the command, status and log the benchmark writes.
+RESULTS, COMMAND, STATUS, LOG = "unlearn_results.json", "benchmark_command.txt", "benchmark_status.json", "log.txt"
+
+
+def dig(obj, path):
+    """The value at a dotted ``path`` of nested dicts, or ``None`` where any level is missing.
+
+    Example
+    -------
+    >>> dig({"a": {"b": 1}}, "a.b"), dig({"a": None}, "a.b"), dig({}, "a")
+    (1, None, None)
+    """
+    for key in path.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def number(value):
+    """``value`` as a float, or NaN when it is missing or not a number.
+
+    Example
+    -------
+    >>> number(0.5), number(None), number("x"), number(True)
+    (0.5, nan, nan, nan)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+def mean_std(values):
+    """Mean, sample standard deviation and count of the finite ``values``.
+
+    Example
+    -------
+    >>> mean_std([0.1, 0.2, None, float("nan")])
+    (0.15000000000000002, 0.07071067811865477, 2)
+    >>> mean_std([0.3])
+    (0.3, nan, 1)
+    """
+    finite = [v for v in map(number, values) if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan, 0
+    std = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
+    return float(np.mean(finite)), std, len(finite)
