@@ -29,6 +29,9 @@ TINY = {
     ],
 }
 CONTRACT_METRICS = {"test_acc", "retain_acc", "forget_acc", "mia_auc"}
+#: Tiny runs skip the extra evaluation models and attacks unless a test asks for them.
+EVALUATION_OFF = ["--relearn_steps=0", "--lira_shadows=0", "--noise_floor_reference=false"]
+EVALUATION_ON = ["--relearn_steps=20", "--lira_shadows=2", "--noise_floor_reference=true"]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def cache(tmp_path_factory):
 def tiny_run(task, method, cache, out, *extra, nproc=1):
     given = {e.split("=")[0] for e in extra}
     args = [
-        *(a for a in TINY[task] if a.split("=")[0] not in given),
+        *(a for a in TINY[task] + EVALUATION_OFF if a.split("=")[0] not in given),
         f"--cache_folder={cache}",
         f"--output_folder={out}",
     ]
@@ -71,7 +74,7 @@ def method_recipe_results(task, method, extra, cache, tmp_path):
 )
 def test_recipe_end_to_end(task, scenario, cache, tmp_path):
     out = tmp_path / "run"
-    proc = tiny_run(task, "finetune", cache, out, f"--scenario={scenario}")
+    proc = tiny_run(task, "finetune", cache, out, f"--scenario={scenario}", *EVALUATION_ON)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "embedded corpus" in proc.stdout
     results = json.loads((out / "unlearn_results.json").read_text())
@@ -244,7 +247,7 @@ def test_changed_setting_misses_the_cache_and_reference_is_optional(cache, tmp_p
 def test_retrain_is_deterministic(cache, tmp_path):
     metrics = []
     for name in ("a", "b"):
-        proc = tiny_run("VoxCeleb", "retrain", cache, tmp_path / name)
+        proc = tiny_run("VoxCeleb", "retrain", cache, tmp_path / name, "--relearn_steps=20")
         assert proc.returncode == 0, proc.stderr[-3000:]
         metrics.append(json.loads((tmp_path / name / "unlearn_results.json").read_text())["metrics"])
     assert metrics[0] == metrics[1]
