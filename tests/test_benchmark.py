@@ -185,6 +185,47 @@ def test_report_only_aggregates(tmp_path):
     assert not list(out.glob("**/.tmp-*"))
 
 
+def test_summary_goes_into_the_readme_between_its_markers(tmp_path):
+    out, readme = tmp_path / "bench", tmp_path / "README.md"
+    make_runs(out)
+    before, after = "# Tool\n\nintro\n" + benchmark.SUMMARY_START + "\n", benchmark.SUMMARY_END + "\n\nrest\n"
+    readme.write_text(before + "stale numbers\n" + after)
+    args = [*BASE, "--methods", "finetune", "influence", "--output", str(out), "--report-only"]
+    assert benchmark.main([*args, "--readme", str(readme)]) == 0
+
+    summary = (out / "summary.md").read_text()
+    assert readme.read_text() == before + summary + after
+    assert "stale" not in readme.read_text()
+    assert "**sample**" in summary and "**class**" not in summary  # only the scenarios run
+    labels = [line.split("|")[1].strip() for line in summary.splitlines() if line.startswith("| ")]
+    assert labels == ["method", "original (nothing)", "reference (retrain)", "influence", "finetune"]
+    header = next(line for line in summary.splitlines() if line.startswith("| method |"))
+    assert header == "| method | SC gap | SC k-shot | SC benign | SC test acc | SC speed-up |"
+    fine, infl = cells(summary, "finetune"), cells(summary, "influence")
+    assert infl["SC gap"] == "0.005 ± 0.001 ≈" and fine["SC gap"] == "0.022 ± 0.003"
+    assert fine["SC k-shot"] == "0.020 (n=1)"  # seed 2 has no k-shot attack
+    assert infl["SC benign"] == "0.050 ± 0.000" and infl["SC speed-up"] == "40.0 ± 0.0"
+    assert cells(summary, "reference (retrain)")["SC gap"] == "0.000 ± 0.000"
+    assert cells(summary, "original (nothing)")["SC gap"] == "0.030 ± 0.000"
+    # the summary's numbers are the results table's, rounded
+    assert cells((out / "results.md").read_text(), "finetune")["avg gap"] == "0.0220 ± 0.0028"
+
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    (out / "summary.md").unlink()
+    assert benchmark.main([*args, "--readme", str(plain)]) == 2
+    assert plain.read_text() == "no markers\n" and not (out / "summary.md").exists()
+
+
+def test_readme_shows_the_committed_benchmark_summary():
+    """Every number of the README's results table is the committed benchmark's ``docs/benchmark/summary.md``."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        block = benchmark.readme_summary(fh.read())
+    with open(os.path.join(ROOT, "docs", "benchmark", "summary.md"), encoding="utf-8") as fh:
+        summary = fh.read()
+    assert block == summary, "rerun: python -m speechbrain_unlearn.benchmark --report-only --readme README.md"
+
+
 def test_relearn_curve_from_post_attack_accuracies():
     """Runs without a ``curve`` (older runs) give two points: before and after the attack."""
     results = fake_results("finetune", 1)
@@ -345,6 +386,8 @@ def test_default_methods_and_skips():
         (["--scenarios", "list"], "error: scenario list needs --override forget_list="),
         (["--scaling", "--override", "forget_ratio=0.3"], "error: --scaling sets forget_ratio itself"),
         (["--frobnicate"], "error: unrecognized arguments: --frobnicate"),
+        (["--readme", "/nonexistent/README.md"], "error: --readme /nonexistent/README.md: cannot read it"),
+        (["--scaling", "--readme", "README.md"], "error: --readme takes the benchmark's summary; the scaling"),
     ],
 )
 def test_bad_options_one_error_line_nothing_written(tmp_path, capsys, args, message):

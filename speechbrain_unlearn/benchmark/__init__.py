@@ -14,6 +14,10 @@ and aggregates their ``unlearn_results.json`` into ``<output>``:
   model (doing nothing) and the retrained reference, each cell the mean and
   standard deviation over seeds; an average gap within the noise floor (the
   gap between two references trained with different seeds) is marked ``≈``;
+* ``summary.md``: per scenario, one compact table of every method on both
+  tasks (average gap, recoveries, test accuracy, speed-up), which
+  ``--readme README.md`` also puts between the README's
+  ``<!-- benchmark summary: start -->`` and ``... end -->`` lines;
 * ``tradeoff_<task>_<scenario>.png``: the average gap to the reference
   against test accuracy and against unlearning time;
 * ``relearn_<task>_<scenario>.png``: forget accuracy along the k-shot and
@@ -25,6 +29,7 @@ To run it::
     python -m speechbrain_unlearn.benchmark           # every method, sample and class, seeds 1 2 3
     python -m speechbrain_unlearn.benchmark --tasks VoxCeleb --methods finetune influence --jobs 2
     python -m speechbrain_unlearn.benchmark --report-only   # only aggregate the runs already there
+    python -m speechbrain_unlearn.benchmark --report-only --readme README.md   # and update the README
     python -m speechbrain_unlearn.benchmark --scaling --tasks SpeechCommands --override number_of_epochs=5
 
 Runs of one (task, seed) share the trained original and reference through
@@ -54,7 +59,7 @@ Authors
 """
 
 from speechbrain_unlearn.benchmark.cli import benchmark, main
-from speechbrain_unlearn.benchmark.common import ROOT
+from speechbrain_unlearn.benchmark.common import ROOT, SUMMARY_END, SUMMARY_START, readme_summary, splice_summary
 from speechbrain_unlearn.benchmark.execute import execute
 from speechbrain_unlearn.benchmark.plan import Run, class_only, forgets_classes, parse_args, plan, scaling_plan
 from speechbrain_unlearn.benchmark.plots import relearn_curves
@@ -62,6 +67,8 @@ from speechbrain_unlearn.benchmark.plots import relearn_curves
 __all__ = [
     "ROOT",
     "Run",
+    "SUMMARY_END",
+    "SUMMARY_START",
     "benchmark",
     "class_only",
     "execute",
@@ -69,6 +76,8 @@ __all__ = [
     "main",
     "parse_args",
     "plan",
+    "readme_summary",
     "relearn_curves",
     "scaling_plan",
+    "splice_summary",
 ]

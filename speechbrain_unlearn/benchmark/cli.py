@@ -3,6 +3,7 @@
 import os
 import sys
 
+from speechbrain_unlearn.benchmark.common import splice_summary
 from speechbrain_unlearn.benchmark.execute import execute
 from speechbrain_unlearn.benchmark.plan import parse_args, plan, scaling_plan
 from speechbrain_unlearn.benchmark.plots import plot_relearn, plot_scaling, plot_tradeoff
@@ -15,6 +16,7 @@ from speechbrain_unlearn.benchmark.tables import (
     run_row,
     scaling_markdown,
     scaling_rows,
+    summary_markdown,
 )
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import write_csv, write_text
@@ -35,7 +37,8 @@ def write_outputs(runs, opts):
     else:
         write_csv(os.path.join(out, "runs.csv"), [run_row(r) for r in runs], RUN_COLUMNS + list(NUMERIC_KEYS))
         write_text(os.path.join(out, "results.md"), results_markdown(runs, opts))
-        written += ["runs.csv", "results.md"]
+        write_text(os.path.join(out, "summary.md"), summary_markdown(runs, opts))
+        written += ["runs.csv", "results.md", "summary.md"]
         for task in opts.tasks:
             for scenario in opts.scenarios:
                 group = [r for r in runs if r.task == task and r.scenario == scenario]
@@ -57,6 +60,12 @@ def benchmark(argv):
         execute(runs, opts.jobs, progress=not opts.no_progress)
     collect(runs)
     written = write_outputs(runs, opts)
+    if opts.readme:
+        with open(opts.readme, encoding="utf-8") as fh:
+            text = fh.read()
+        with open(os.path.join(opts.output, "summary.md"), encoding="utf-8") as fh:
+            write_text(opts.readme, splice_summary(text, fh.read()))
+        written.append(opts.readme)
     counts = {s: sum(r.status == s for r in runs) for s in ("ok", "failed", "skipped", "missing")}
     reused = sum(r.reused for r in runs)
     print(

@@ -54,3 +54,33 @@ def mean_std(values):
         return math.nan, math.nan, 0
     std = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
     return float(np.mean(finite)), std, len(finite)
+
+
+SUMMARY_START, SUMMARY_END = "<!-- benchmark summary: start -->", "<!-- benchmark summary: end -->"
+
+
+def splice_summary(text, summary):
+    r"""``text`` (a README) with the part between the summary markers replaced by ``summary``.
+
+    Example
+    -------
+    >>> readme = f"intro\n{SUMMARY_START}\nold\n{SUMMARY_END}\nrest\n"
+    >>> splice_summary(readme, "new\n").splitlines()[1:4]
+    ['<!-- benchmark summary: start -->', 'new', '<!-- benchmark summary: end -->']
+    >>> splice_summary("no markers", "new")
+    Traceback (most recent call last):
+    ...
+    ValueError: no '<!-- benchmark summary: start -->' ... '<!-- benchmark summary: end -->' block
+    """
+    start, end = text.find(SUMMARY_START), text.find(SUMMARY_END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {SUMMARY_START!r} ... {SUMMARY_END!r} block")
+    return text[: start + len(SUMMARY_START)] + "\n" + summary + text[end:]
+
+
+def readme_summary(text):
+    """The block between the summary markers of ``text`` (``None`` without markers)."""
+    start, end = text.find(SUMMARY_START), text.find(SUMMARY_END)
+    if start < 0 or end < start:
+        return None
+    return text[start + len(SUMMARY_START) + 1 : end]

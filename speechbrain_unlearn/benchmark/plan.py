@@ -14,7 +14,7 @@ import os
 import re
 import shlex
 
-from speechbrain_unlearn.benchmark.common import COMMAND, RESULTS, ROOT
+from speechbrain_unlearn.benchmark.common import COMMAND, RESULTS, ROOT, SUMMARY_END, SUMMARY_START, readme_summary
 from speechbrain_unlearn.errors import UnlearnError
 
 TASKS = ("SpeechCommands", "VoxCeleb")
@@ -200,6 +200,7 @@ def parse_args(argv):
     parser.add_argument("--report-only", action="store_true", help="only aggregate the runs already in --output")
     parser.add_argument("--scaling", action="store_true", help="the scaling study instead of the benchmark")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--readme", help="also put summary.md between the benchmark summary markers of this file")
     opts = parser.parse_args(argv)
 
     preset = QUICK if opts.quick else {}
@@ -239,8 +240,25 @@ def parse_args(argv):
     if opts.report_only and not os.path.isdir(os.path.join(opts.output, "scaling" if opts.scaling else "runs")):
         what = "scaling runs" if opts.scaling else "runs"
         raise UnlearnError(f"--report-only: no {what} under {opts.output}; run the benchmark first or pass --output")
+    if opts.readme:
+        check_readme(opts.readme, opts.scaling)
     opts.argv = list(argv)
     return opts
+
+
+def check_readme(path, scaling=False):
+    """Refuse a ``--readme`` file that cannot take the summary (before anything runs)."""
+    if scaling:
+        raise UnlearnError("--readme takes the benchmark's summary; the scaling study has none")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as err:
+        raise UnlearnError(f"--readme {path}: cannot read it ({err.strerror})") from None
+    if readme_summary(text) is None:
+        raise UnlearnError(
+            f"--readme {path}: no summary block; add the lines {SUMMARY_START} and {SUMMARY_END} where it goes"
+        )
 
 
 class _Parser(argparse.ArgumentParser):

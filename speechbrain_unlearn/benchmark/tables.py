@@ -155,6 +155,8 @@ COLUMNS = (
     ("time", "unlearn s", 1),
     ("speedup", "speed-up", 1),
 )
+#: Label of the reference's row.
+REFERENCE = "reference (retrain)"
 #: Columns shown even when every cell is empty.
 ALWAYS = {"test_acc", "forget_acc", "mia_auc", "avg_gap", "time", "speedup"}
 
@@ -172,13 +174,18 @@ def noise_floor(runs):
     return {k: by_seed(runs, lambda res, k=k: dig(res, f"gap_noise_floor.{k}")) for k in GAP_KEYS}
 
 
-def section(task, scenario, runs, methods):
-    """The Markdown of one task x scenario: the table, the noise floor, skipped and failed runs."""
-    ok = [r for r in runs if r.status == "ok"]
-    floor = noise_floor(ok)
-    floor_mean, floor_std, floor_n = mean_std(floor["avg"])
+def method_rows(runs, methods):
+    """The rows of one task x scenario and its noise floor.
 
-    rows = []  # (label, {column: cell}, n, avg gap mean, status count)
+    Returns ``(rows, floor)``: ``rows`` holds ``(label, cells, n, not_ok)`` for
+    the original, the reference and each method, where ``cells`` maps every
+    :data:`COLUMNS` key to ``(values, digits)`` (one value per run or seed), ``n``
+    counts the seeds with results and ``not_ok`` the runs whose method diverged
+    (``None`` for the original and the reference); ``floor`` is
+    :func:`noise_floor` of the runs.
+    """
+    ok = [r for r in runs if r.status == "ok"]
+    rows = []
     for label, model, members in [("original (nothing)", "original", ok)] + [
         (m, "unlearned", [r for r in ok if r.method == m]) for m in methods
     ]:
@@ -189,10 +196,37 @@ def section(task, scenario, runs, methods):
             cells[key] = (values, digits)
         not_ok = sum((dig(r.results, "method_status.status") or "ok") != "ok" for r in members)
         rows.append((label, cells, len({r.seed for r in members}), not_ok if model == "unlearned" else None))
-    reference = {}
-    for key, _, digits in COLUMNS:
-        reference[key] = (by_seed(ok, _method_value(key, "retrained")), digits)
-    rows.insert(1, ("reference (retrain)", reference, len({r.seed for r in ok}), None))
+    reference = {key: (by_seed(ok, _method_value(key, "retrained")), digits) for key, _, digits in COLUMNS}
+    rows.insert(1, (REFERENCE, reference, len({r.seed for r in ok}), None))
+    return rows, noise_floor(ok)
+
+
+def gap_cell(values, label, floor_mean, digits=4):
+    """The ``avg gap`` cell: ``mean ± std``, with ``≈`` when the mean is within the noise floor.
+
+    Example
+    -------
+    >>> gap_cell([0.004, 0.006], "influence", 0.007), gap_cell([0.02], "finetune", 0.007, 3)
+    ('0.0050 ± 0.0014 ≈', '0.020')
+    >>> gap_cell([0.0, 0.0], REFERENCE, 0.007), gap_cell([0.004], "influence", float("nan"))
+    ('0.0000 ± 0.0000', '0.0040')
+    """
+    text = fmt_mean_std(values, digits)
+    if label != REFERENCE and text != "-" and math.isfinite(floor_mean) and mean_std(values)[0] <= floor_mean:
+        text += " ≈"
+    return text
+
+
+def table_cell(key, values, label, floor_mean, digits):
+    """A table cell of column ``key``: :func:`gap_cell` for the average gap, else :func:`fmt_mean_std`."""
+    return gap_cell(values, label, floor_mean, digits) if key == "avg_gap" else fmt_mean_std(values, digits)
+
+
+def section(task, scenario, runs, methods):
+    """The Markdown of one task x scenario: the table, the noise floor, skipped and failed runs."""
+    ok = [r for r in runs if r.status == "ok"]
+    rows, floor = method_rows(runs, methods)
+    floor_mean, floor_std, floor_n = mean_std(floor["avg"])
 
     shown = [c for c in COLUMNS if c[0] in ALWAYS or any(mean_std(cells[c[0]][0])[2] for _, cells, _, _ in rows)]
     header = ["method", "n", *(h for _, h, _ in shown), "not ok"]
@@ -203,11 +237,8 @@ def section(task, scenario, runs, methods):
         out = [label, str(n)]
         for key, _, _ in shown:
             values, digits = cells[key]
-            text = fmt_mean_std(values, digits)
-            if key == "avg_gap" and label != "reference (retrain)" and floor_n and text != "-":
-                if mean_std(values)[0] <= floor_mean:
-                    text += " ≈"
-                    marked = True
+            text = table_cell(key, values, label, floor_mean, digits)
+            marked = marked or text.endswith("≈")
             out.append(text)
         out.append("-" if not_ok is None or not n else str(not_ok))
         lines.append("| " + " | ".join(out) + " |")
@@ -287,6 +318,71 @@ def results_markdown(runs, opts):
             if group:
                 methods = [m for m in opts.methods if any(r.method == m and r.status != "skipped" for r in group)]
                 lines.append(section(task, scenario, group, methods))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+#: ``summary.md`` (the README's results table): per task, these columns of :data:`COLUMNS`, 3 decimals.
+SUMMARY_COLUMNS = (
+    ("avg_gap", "gap"),
+    ("kshot", "k-shot"),
+    ("benign", "benign"),
+    ("test_acc", "test acc"),
+    ("speedup", "speed-up"),
+)
+#: The summary's first method row: the project's headline method.
+HEADLINE = "influence"
+#: Short task names of the summary's column headers.
+TASK_ABBREVIATIONS = {"SpeechCommands": "SC", "VoxCeleb": "VC"}
+
+
+def summary_markdown(runs, opts):
+    """``summary.md``: one compact table per scenario, a row per method, both tasks side by side.
+
+    The headline method (:data:`HEADLINE`) comes first after the original and
+    the reference. Every cell comes from the same aggregation as ``results.md`` (mean ± std
+    over seeds, ``≈`` within the noise floor); a cell with fewer seeds than the
+    benchmark's says ``(n=k)``. The README embeds this file verbatim.
+    """
+    seeds = len(opts.seeds)
+    lines = [
+        f"Aggregated by `{command_line(opts)}` (seeds {', '.join(map(str, opts.seeds))}); mean ± std over seeds. "
+        + ", ".join(f"{abbr}: {task}" for task, abbr in TASK_ABBREVIATIONS.items() if task in opts.tasks)
+        + ". *gap*: average gap to the reference (≈: within the noise floor of two references); *k-shot*, "
+        "*benign*: memorisation recovery after the relearning attacks (forget accuracy above the reference's "
+        "after the same attack); *speed-up*: retraining time over unlearning time. Lower is better except for "
+        "test accuracy and speed-up; every metric per task is in `docs/benchmark/results.md`.",
+        "",
+    ]
+    for scenario in opts.scenarios:
+        tables = {}
+        for task in opts.tasks:
+            group = [r for r in runs if r.task == task and r.scenario == scenario]
+            methods = [m for m in opts.methods if any(r.method == m and r.status != "skipped" for r in group)]
+            methods.sort(key=lambda m: m != HEADLINE)
+            tables[task] = method_rows(group, methods) if group else ([], {"avg": []})
+        labels = list(dict.fromkeys(label for rows, _ in tables.values() for label, *_ in rows))
+        if not labels:
+            continue
+        header = ["method"] + [f"{TASK_ABBREVIATIONS.get(t, t)} {h}" for t in opts.tasks for _, h in SUMMARY_COLUMNS]
+        lines += [f"**{scenario}**", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+        for label in labels:
+            out = [label]
+            for task in opts.tasks:
+                rows, floor = tables[task]
+                row = next((r for r in rows if r[0] == label), None)
+                floor_mean = mean_std(floor["avg"])[0]
+                for key, _ in SUMMARY_COLUMNS:
+                    if row is None:
+                        out.append("-")
+                        continue
+                    values, digits = row[1][key]
+                    text = table_cell(key, values, label, floor_mean, min(digits, 3))
+                    n = mean_std(values)[2]
+                    if text != "-" and n < seeds and label not in ("original (nothing)", REFERENCE):
+                        text += f" (n={n})"
+                    out.append(text)
+            lines.append("| " + " | ".join(out) + " |")
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
