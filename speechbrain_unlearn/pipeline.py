@@ -47,6 +47,7 @@ from speechbrain_unlearn.data.voxceleb import is_voxceleb
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.evaluation.cost import CostMeter
 from speechbrain_unlearn.evaluation.membership import shadow_halves
+from speechbrain_unlearn.evaluation.memo import Memo, state_hash
 from speechbrain_unlearn.evaluation.metrics import gaps
 from speechbrain_unlearn.evaluation.relearn import attack_report, kshot_halves
 from speechbrain_unlearn.evaluation.report import write_report
@@ -214,6 +215,8 @@ def run(task, task_hparams_file, argv):
         shutil.rmtree(ckpt_dir, ignore_errors=True)
 
     has_forgotten_classes = bool(split.forget_classes)
+    # The shared models' scores and attacks, reused by every run of the same cache.
+    memo = Memo(os.path.join(hp["cache_folder"], "evaluations", task) if hp.get("cache_folder") else None)
     models = {
         name: m for name, m in (("original", original), ("unlearned", model), ("retrained", reference)) if m is not None
     }
@@ -224,6 +227,7 @@ def run(task, task_hparams_file, argv):
         "trials": data.get("trials") or [],
         "shadows": shadows,
         "noise_reference": noise_reference,
+        "memo": memo,
     }
     with CostMeter() as evaluate_cost:
         evaluation = evaluate_models(models, eval_sets, sets, hp, run_opts, context)
@@ -273,8 +277,12 @@ def run(task, task_hparams_file, argv):
         results[unlearner_class.results_key] = diagnostics
     if int(hp.get("relearn_steps") or 0) > 0 and reference is not None:
         with CostMeter() as relearn_cost:
-            results["relearn"] = relearn_attacks(models, split, train_items, eval_sets, encoder, store, hp, run_opts)
+            results["relearn"] = relearn_attacks(
+                models, split, train_items, eval_sets, encoder, store, hp, run_opts, memo
+            )
         results["cost"]["relearn"] = relearn_cost.result()
+    # scores, embeddings and attacks of the shared models: loaded from the cache or computed (and stored)
+    results["cached"]["evaluations"] = {"reused": memo.hits, "computed": memo.misses}
     if if_main_process():
         table = write_report(out, results)
         write_json(os.path.join(out, "forget_record.json"), forget_record(split, results, original, model))
@@ -282,18 +290,19 @@ def run(task, task_hparams_file, argv):
     return results
 
 
-def relearn_attacks(models, split, train_items, eval_sets, encoder, store, hp, run_opts):
+def relearn_attacks(models, split, train_items, eval_sets, encoder, store, hp, run_opts, memo=None):
     """The benign and k-shot relearning attacks on every model (:mod:`speechbrain_unlearn.evaluation.relearn`)."""
     steps, lr = int(hp["relearn_steps"]), float(hp["relearn_lr"])
     benign_sets = {k: eval_sets[k] for k in ("forget", "forget_test") if k in eval_sets}
-    report = {"benign": attack_report(models, train_items(split.retain), benign_sets, hp, run_opts, steps, lr)}
+    retain = train_items(split.retain)
+    report = {"benign": attack_report(models, retain, benign_sets, hp, run_opts, steps, lr, memo=memo)}
     shown, held_out = kshot_halves([r["ID"] for r in split.forget], hp["seed"])
     if len(shown) < 2 or not held_out:
         report["kshot"] = {"skipped": f"{len(split.forget)} forget utterances: too few to show two and hold one out"}
     else:
         kshot_sets = {"forget_held_out": make_dataset([split.forget[i] for i in held_out], encoder, store)}
         shown_items = train_items([split.forget[i] for i in shown])
-        report["kshot"] = attack_report(models, shown_items, kshot_sets, hp, run_opts, steps, lr, True)
+        report["kshot"] = attack_report(models, shown_items, kshot_sets, hp, run_opts, steps, lr, True, memo)
         report["kshot"]["shown"], report["kshot"]["held_out"] = len(shown), len(held_out)
     return report
 
@@ -390,16 +399,6 @@ def write_run_files(out, hp, data, split, sets):
     write_csv(os.path.join(out, "test.csv"), data["test"], COLUMNS)
     overrides = f"\n# command-line overrides: {hp['overrides']}\n"
     write_text(os.path.join(out, "hyperparams.yaml"), hp["hparams_text"] + overrides)
-
-
-def state_hash(model):
-    """SHA-256 of a model's parameters and buffers (or of a state dict), for the removal record."""
-    sha = hashlib.sha256()
-    state = model if isinstance(model, dict) else model.state_dict()
-    for name, tensor in sorted(state.items()):
-        sha.update(name.encode())
-        sha.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return sha.hexdigest()
 
 
 def forget_record(split, results, original, unlearned):

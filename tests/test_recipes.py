@@ -258,6 +258,25 @@ def test_retrain_is_deterministic(cache, tmp_path):
     assert relearn["kshot"].get("memorization_recovery", 0.0) == 0.0
 
 
+def test_evaluations_of_shared_models_are_reused_exactly(tmp_path):
+    """A second run loads the shared models' scores, embeddings and attacks and reports the same numbers."""
+    cache, runs = str(tmp_path / "cache"), []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        proc = tiny_run("VoxCeleb", "finetune", cache, out, "--scenario=class", *EVALUATION_ON)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(json.loads((out / "unlearn_results.json").read_text()))
+    first, second = (r["cached"]["evaluations"] for r in runs)
+    # scores of 5 models (shadows on 2 sets), embeddings of 3 on 4 sets, 2 models x 2 attacks
+    assert first["reused"] == 0 and first["computed"] > 10
+    assert second == {"reused": first["computed"], "computed": 0}
+    assert list((tmp_path / "cache" / "evaluations" / "VoxCeleb").glob("*.pt"))
+    keys = ["metrics", "standard_errors", "per_class_test_acc", "gap_to_retrain", "gap_noise_floor", "relearn"]
+    keys += ["distance_to_retrain", "distance_original_to_retrain", "distance_noise_floor", "verification"]
+    for key in keys:
+        assert runs[0][key] == runs[1][key], key
+
+
 def test_real_layout_folder(tmp_path, tiny_vc, cache):
     out = tmp_path / "real"
     proc = tiny_run("VoxCeleb", "finetune", cache, out, f"--data_folder={tiny_vc}", "--scenario=class")

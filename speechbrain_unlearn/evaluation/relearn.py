@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from speechbrain_unlearn.brain import UtteranceBrain
+from speechbrain_unlearn.evaluation.memo import Memo, dataset_identity
 from speechbrain_unlearn.evaluation.metrics import accuracy
 
 
@@ -117,7 +118,16 @@ def kshot_halves(ids, seed):
     return sorted(shuffled[:half]), sorted(shuffled[half:])
 
 
-def attack_report(models, train_set, eval_sets, hparams, run_opts, steps, lr, keep_batchnorm_statistics=False):
+def attack_key(train_set, eval_sets, hparams, steps, lr, keep_batchnorm_statistics):
+    """What an attack's outcome depends on besides the model: its settings and utterances."""
+    settings = [int(steps), float(lr), bool(keep_batchnorm_statistics), int(hparams["seed"])]
+    settings += [int(hparams["batch_size"]), hparams.get("train_crop_frames"), dataset_identity(train_set)]
+    return [*settings, {k: dataset_identity(v) for k, v in eval_sets.items()}]
+
+
+def attack_report(
+    models, train_set, eval_sets, hparams, run_opts, steps, lr, keep_batchnorm_statistics=False, memo=None
+):
     """One attack on every model: post-attack accuracies, recoveries, curves.
 
     Arguments
@@ -128,6 +138,10 @@ def attack_report(models, train_set, eval_sets, hparams, run_opts, steps, lr, ke
         As in :func:`relearn`; the first set of ``eval_sets`` is the one
         whose accuracy defines ``memorization_recovery``, the others get a
         suffix (``memorization_recovery_forget_test``).
+    memo : Memo, optional
+        Reuses the attacks on the original and the reference
+        (:mod:`~speechbrain_unlearn.evaluation.memo`; the unlearned model is
+        always attacked).
 
     Returns
     -------
@@ -136,10 +150,12 @@ def attack_report(models, train_set, eval_sets, hparams, run_opts, steps, lr, ke
         ``memorization_recovery_original[_<set>]`` and ``curve``
         (``steps`` and the first set's accuracies per model).
     """
-    post = {
-        name: relearn(m, train_set, eval_sets, hparams, run_opts, steps, lr, keep_batchnorm_statistics)
-        for name, m in models.items()
-    }
+    memo = memo or Memo(None)
+    key = lambda: attack_key(train_set, eval_sets, hparams, steps, lr, keep_batchnorm_statistics)  # noqa: E731
+    post = {}
+    for name, m in models.items():
+        attack = lambda m=m: relearn(m, train_set, eval_sets, hparams, run_opts, steps, lr, keep_batchnorm_statistics)  # noqa: E731
+        post[name] = attack() if name == "unlearned" else memo.on_model("relearn", m, hparams, key, attack)
     report = {"steps": int(steps), "lr": float(lr), "post_attack": {}}
     first = f"{next(iter(eval_sets))}_acc"
     report["curve"] = {"steps": curve_points(steps), **{name: post[name]["curve"][first] for name in post}}

@@ -31,15 +31,29 @@ from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.evaluation import membership as mia
 from speechbrain_unlearn.evaluation.bootstrap import bootstrap_se
 from speechbrain_unlearn.evaluation.distance import distance
+from speechbrain_unlearn.evaluation.memo import Memo, dataset_identity
 from speechbrain_unlearn.evaluation.metrics import gaps, loss_threshold_auc, model_metrics
 from speechbrain_unlearn.evaluation.verification import centroid_id_rate, score_summary, verification_metrics
 
 
-def score_sets(model, eval_sets, hp, run_opts, names=None):
-    """The records of ``model`` on each set of ``eval_sets`` (or only ``names``)."""
+def score_sets(model, eval_sets, hp, run_opts, names=None, memo=None):
+    """The records of ``model`` on each set of ``eval_sets`` (or only ``names``).
+
+    With a ``memo`` (:class:`~speechbrain_unlearn.evaluation.memo.Memo`),
+    records already computed for the same weights and utterances are reused.
+    """
+    memo = memo or Memo(None)
     brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=run_opts)
     return {
-        s: brain.score(items, hp["eval_batch_size"]) for s, items in eval_sets.items() if names is None or s in names
+        s: memo.on_model(
+            "score",
+            model,
+            hp,
+            lambda items=items: [dataset_identity(items)],
+            lambda items=items: brain.score(items, hp["eval_batch_size"]),
+        )
+        for s, items in eval_sets.items()
+        if names is None or s in names
     }
 
 
@@ -138,7 +152,7 @@ def per_class_accuracy(records, names):
     return {names[c]: round(float(correct[labels == c].mean()), 6) for c in np.unique(labels)}
 
 
-def shadow_statistics(shadows, eval_sets, plan, forget_ids, hp, run_opts):
+def shadow_statistics(shadows, eval_sets, plan, forget_ids, hp, run_opts, memo=None):
     """Logit confidences of the shadow models on the matched targets, and which they trained on.
 
     Arguments
@@ -147,6 +161,8 @@ def shadow_statistics(shadows, eval_sets, plan, forget_ids, hp, run_opts):
         ``(model, set of training utterance IDs)``.
     eval_sets, plan, hp, run_opts
         The run's sets, :class:`AttackPlan`, hparams and run options.
+    memo : Memo, optional
+        Reuses the shadow models' records.
     forget_ids : list of str
         IDs of the forget set, in its order.
 
@@ -158,7 +174,7 @@ def shadow_statistics(shadows, eval_sets, plan, forget_ids, hp, run_opts):
     phis, ins = [], []
     members = [forget_ids[i] for i in plan.members]
     for model, trained_on in shadows:
-        records = score_sets(model, eval_sets, hp, run_opts, names=("forget", plan.pool))
+        records = score_sets(model, eval_sets, hp, run_opts, names=("forget", plan.pool), memo=memo)
         forget, pool = take(records["forget"], plan.members), take(records[plan.pool], plan.nonmembers)
         phis.append(
             np.concatenate(
@@ -172,16 +188,27 @@ def shadow_statistics(shadows, eval_sets, plan, forget_ids, hp, run_opts):
     return np.stack(phis), np.stack(ins)
 
 
-def embeddings_by_id(model, eval_sets, rows, hp, run_opts, names):
-    """``{utterance ID: embedding}`` and ``(embeddings, labels)`` per set ``names``."""
+def embeddings_by_id(model, eval_sets, rows, hp, run_opts, names, memo=None):
+    """``{utterance ID: embedding}`` and ``(embeddings, labels)`` per set ``names`` (reused from ``memo``)."""
+    memo = memo or Memo(None)
     brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=run_opts)
     by_id, per_set = {}, {}
     for name in names:
-        emb, labels = brain.embed(eval_sets[name], hp["eval_batch_size"])
-        emb, labels = emb.cpu(), labels.cpu()
+        emb, labels = memo.on_model(
+            "embed",
+            model,
+            hp,
+            lambda name=name: [dataset_identity(eval_sets[name])],
+            lambda name=name: tuple(t.cpu() for t in brain.embed(eval_sets[name], hp["eval_batch_size"])),
+        )
         per_set[name] = (emb, labels)
         by_id.update({r["ID"]: e for r, e in zip(rows[name], emb)})
     return by_id, per_set
+
+
+def shared(name, memo):
+    """``memo`` for a model shared by runs; ``None`` for the unlearned model, which is new in every run."""
+    return None if name == "unlearned" else memo
 
 
 def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
@@ -203,7 +230,9 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
         ``forgotten`` (bool: whole classes forgotten), ``class_names`` (index
         to label), ``forgotten_labels`` (indices), ``trials`` (verification
         trial list, may be empty), ``shadows`` (list of ``(model, trained IDs)``,
-        may be empty), ``noise_reference`` (a second reference or ``None``).
+        may be empty), ``noise_reference`` (a second reference or ``None``),
+        ``memo`` (optional :class:`~speechbrain_unlearn.evaluation.memo.Memo`:
+        every model but ``unlearned`` is scored once per cache).
 
     Returns
     -------
@@ -214,7 +243,8 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
     """
     seed, n_boot = int(hp["seed"]), int(hp.get("bootstrap_samples", 200))
     forgotten = bool(context["forgotten"])
-    records = {name: score_sets(m, eval_sets, hp, run_opts) for name, m in models.items()}
+    memo = context.get("memo")
+    records = {name: score_sets(m, eval_sets, hp, run_opts, memo=shared(name, memo)) for name, m in models.items()}
     any_records = next(iter(records.values()))
     plan = AttackPlan(
         any_records["forget"]["label"],
@@ -227,7 +257,7 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
     shadow_phi = shadow_in = None
     if context.get("shadows"):
         forget_ids = [r["ID"] for r in rows["forget"]]
-        shadow_phi, shadow_in = shadow_statistics(context["shadows"], eval_sets, plan, forget_ids, hp, run_opts)
+        shadow_phi, shadow_in = shadow_statistics(context["shadows"], eval_sets, plan, forget_ids, hp, run_opts, memo)
     out = {"metrics": {}, "standard_errors": {}, "per_class_test_acc": {}}
     for name, recs in records.items():
         metrics = model_metrics(recs, forgotten)
@@ -250,7 +280,7 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
         out["distance_to_retrain"] = distance(records["unlearned"]["forget"], ref)
         out["distance_original_to_retrain"] = distance(records["original"]["forget"], ref)
         if context.get("noise_reference") is not None:
-            second = score_sets(context["noise_reference"], eval_sets, hp, run_opts)
+            second = score_sets(context["noise_reference"], eval_sets, hp, run_opts, memo=memo)
             out["metrics"]["second_reference"] = model_metrics(second, forgotten)
             out["gap_noise_floor"] = gaps(out["metrics"]["second_reference"], out["metrics"]["retrained"])
             out["distance_noise_floor"] = distance(second["forget"], ref)
@@ -265,7 +295,8 @@ def verification(models, eval_sets, rows, hp, run_opts, context, out):
     same_speaker = {}
     for name, model in models.items():
         enrol = ["retain", "forget"] if context["forgotten"] else []
-        by_id, per_set = embeddings_by_id(model, eval_sets, rows, hp, run_opts, test_sets + enrol)
+        memo = shared(name, context.get("memo"))
+        by_id, per_set = embeddings_by_id(model, eval_sets, rows, hp, run_opts, test_sets + enrol, memo)
         metrics, same_speaker[name] = verification_metrics(by_id, speaker_of, context["trials"], forgotten_names)
         out["metrics"][name].update(metrics)
         if context["forgotten"]:

@@ -1,0 +1,136 @@
+"""Reusing the evaluation of models that many runs share.
+
+Every method's run of a task, seed and split evaluates the same original,
+reference, noise-floor reference and shadow models, and attacks the same
+original and reference: their scores, embeddings and relearning curves are
+the same numbers each time (the runs are seeded). A :class:`Memo` keeps such
+a result in ``<cache_folder>/evaluations/<task>/`` under a digest of
+everything it depends on:
+
+* the model's weights (:func:`state_hash`);
+* the task's training configuration (``training_key``: the task hparams
+  and their overrides, which fix the features and the model);
+* every utterance involved (:func:`dataset_identity`: IDs, labels, files and
+  segments);
+* the settings of the computation (batch sizes, steps, learning rate, seed).
+
+A later run with the same inputs loads the result instead of computing it;
+a change to any input is a new entry. The unlearned model is never memoised
+(it is new in every run). Only tensors and plain values are stored, and
+loading never unpickles code.
+
+Example
+-------
+>>> import tempfile
+>>> memo = Memo(tempfile.mkdtemp())
+>>> calls = []
+>>> compute = lambda: calls.append(1) or {"acc": np.array([1.0, 0.5]), "ids": ["a", "b"]}
+>>> first = memo(["score", "model-sha", 16], compute)
+>>> again = memo(["score", "model-sha", 16], compute)
+>>> len(calls), again["ids"], again["acc"].tolist(), (memo.hits, memo.misses)
+(1, ['a', 'b'], [1.0, 0.5], (1, 1))
+>>> Memo(None)(["score"], compute)["ids"] and len(calls)  # no folder: always computed
+2
+"""
+
+import hashlib
+import os
+import pickle
+
+import numpy as np
+import torch
+
+from speechbrain_unlearn.io import digest, load_tensors, save_tensors
+
+#: Marks a numpy array stored as a tensor.
+_NUMPY = "__numpy__"
+
+
+def state_hash(model):
+    """SHA-256 of a model's parameters and buffers (or of a state dict).
+
+    Example
+    -------
+    >>> a, b = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    >>> _ = b.load_state_dict(a.state_dict())
+    >>> state_hash(a) == state_hash(b), state_hash(a) == state_hash(torch.nn.Linear(2, 2))
+    (True, False)
+    """
+    sha = hashlib.sha256()
+    state = model if isinstance(model, dict) else model.state_dict()
+    for name, tensor in sorted(state.items()):
+        sha.update(name.encode())
+        sha.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return sha.hexdigest()
+
+
+def dataset_identity(dataset):
+    """The utterances of a SpeechBrain ``DynamicItemDataset``: each ID and its manifest row, in order."""
+    return [[uid, dataset.data[uid]] for uid in dataset.data_ids]
+
+
+def _encode(obj):
+    if isinstance(obj, np.ndarray):
+        return {_NUMPY: torch.from_numpy(np.ascontiguousarray(obj))}
+    if isinstance(obj, np.generic):  # a numpy scalar: the plain value
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: _encode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_encode(v) for v in obj)
+    return obj
+
+
+def _decode(obj):
+    if isinstance(obj, dict):
+        if set(obj) == {_NUMPY}:
+            return obj[_NUMPY].numpy()
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_decode(v) for v in obj)
+    return obj
+
+
+class Memo:
+    """Results stored under a digest of their inputs (see the module docstring).
+
+    Arguments
+    ---------
+    folder : str or None
+        Where the entries live; ``None`` computes everything every time.
+    """
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.hits = self.misses = 0
+
+    def __call__(self, key, compute):
+        """The result stored for ``key`` (a JSON-serialisable list), or ``compute()`` stored under it."""
+        if self.folder is None:
+            return compute()
+        path = os.path.join(self.folder, f"{digest(key, 24)}.pt")
+        if os.path.exists(path):
+            try:
+                value = _decode(load_tensors(path))
+            except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+                value = None  # unreadable (never written half-way, but a disk can fail): compute it again
+            if value is not None:
+                self.hits += 1
+                return value
+        value = compute()
+        save_tensors(path, _encode(value))
+        self.misses += 1
+        return value
+
+    def on_model(self, kind, model, hparams, parts, compute):
+        """``compute()``, a computation ``kind`` on ``model``, keyed by its weights and inputs.
+
+        The key is ``kind``, the model's :func:`state_hash`, the run's
+        ``training_key`` and ``eval_batch_size``, and ``parts()`` (a callable
+        giving the utterances and settings involved; not called without a
+        folder).
+        """
+        if self.folder is None:
+            return compute()
+        model_part = [hparams.get("training_key"), state_hash(model), int(hparams["eval_batch_size"])]
+        return self([kind, *model_part, *parts()], compute)
