@@ -6,7 +6,7 @@ import textwrap
 import numpy as np
 
 from speechbrain_unlearn.benchmark.common import dig, mean_std, number
-from speechbrain_unlearn.benchmark.tables import ATTACKS, _method_value, by_seed, noise_floor, scaling_series
+from speechbrain_unlearn.benchmark.tables import ATTACKS, by_seed, method_value, noise_floor, scaling_series
 from speechbrain_unlearn.io import atomic_path
 
 ATTACK_NAMES = {
@@ -66,12 +66,12 @@ def plot_tradeoff(path, task, scenario, runs, methods):
 
     def point(members, x_get, scale=1.0, model="unlearned"):
         xs = [number(x_get(r.results)) * scale for r in members]
-        gap = _method_value("avg_gap", model)
+        gap = method_value("avg_gap", model)
         ys = [number(gap(r.results)) for r in members]
         return mean_std(xs), mean_std(ys)
 
-    test_acc = _method_value("test_acc", "unlearned")
-    unlearn_time = _method_value("time", "unlearned")
+    test_acc = method_value("test_acc", "unlearned")
+    unlearn_time = method_value("time", "unlearned")
     for method in methods:
         members = [r for r in ok if r.method == method]
         if not members:
@@ -95,10 +95,10 @@ def plot_tradeoff(path, task, scenario, runs, methods):
             )
             ax.annotate(method, (x, y), textcoords="offset points", xytext=(5, 5), fontsize="small")
     if ok:
-        orig_acc = mean_std(by_seed(ok, _method_value("test_acc", "original")))
-        orig_gap = mean_std(by_seed(ok, _method_value("avg_gap", "original")))
-        ref_acc = mean_std(by_seed(ok, _method_value("test_acc", "retrained")))
-        ref_time = mean_std(by_seed(ok, _method_value("time", "retrained")))
+        orig_acc = mean_std(by_seed(ok, method_value("test_acc", "original")))
+        orig_gap = mean_std(by_seed(ok, method_value("avg_gap", "original")))
+        ref_acc = mean_std(by_seed(ok, method_value("test_acc", "retrained")))
+        ref_time = mean_std(by_seed(ok, method_value("time", "retrained")))
         if orig_acc[2] and orig_gap[2]:
             left.errorbar(
                 orig_acc[0] * 100,

@@ -111,7 +111,7 @@ def run_row(run):
     return row
 
 
-def _method_value(key, model):
+def method_value(key, model):
     """A getter of one results number for the method rows (``model`` ``unlearned``) or a baseline row."""
     if key in METRICS:
         return lambda res: dig(res, f"metrics.{model}.{key}")
@@ -191,12 +191,12 @@ def method_rows(runs, methods):
     ]:
         cells = {}
         for key, _, digits in COLUMNS:
-            getter = _method_value(key, model)
+            getter = method_value(key, model)
             values = by_seed(members, getter) if model != "unlearned" else [getter(r.results) for r in members]
             cells[key] = (values, digits)
         not_ok = sum((dig(r.results, "method_status.status") or "ok") != "ok" for r in members)
         rows.append((label, cells, len({r.seed for r in members}), not_ok if model == "unlearned" else None))
-    reference = {key: (by_seed(ok, _method_value(key, "retrained")), digits) for key, _, digits in COLUMNS}
+    reference = {key: (by_seed(ok, method_value(key, "retrained")), digits) for key, _, digits in COLUMNS}
     rows.insert(1, (REFERENCE, reference, len({r.seed for r in ok}), None))
     return rows, noise_floor(ok)
 
@@ -406,8 +406,8 @@ def scaling_rows(runs):
                 "message": run.message,
                 "train_utterances": _blank(dig(res, "sizes.train")),
                 "forget_utterances": _blank(dig(res, "sizes.forget")),
-                "retrain_s": _blank(_method_value("time", "retrained")(res)),
-                "unlearn_s": _blank(_method_value("time", "unlearned")(res)),
+                "retrain_s": _blank(method_value("time", "retrained")(res)),
+                "unlearn_s": _blank(method_value("time", "unlearned")(res)),
                 "speedup_vs_retrain": _blank(dig(res, "speedup_vs_retrain")),
             }
         )
@@ -437,7 +437,7 @@ def scaling_series(runs, task, axis, methods):
         for p in sorted({point(r) for r in members}):
             at = [r for r in members if point(r) == p]
             x = mean_std(dig(r.results, f"sizes.{axis}") for r in at)[0]
-            y = mean_std(by_seed(at, _method_value("time", model)))[0]
+            y = mean_std(by_seed(at, method_value("time", model)))[0]
             if math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0:
                 xs.append(x)
                 ys.append(y)
