@@ -278,7 +278,7 @@ def run(task, task_hparams_file, argv):
     if int(hp.get("relearn_steps") or 0) > 0 and reference is not None:
         with CostMeter() as relearn_cost:
             results["relearn"] = relearn_attacks(
-                models, split, train_items, eval_sets, encoder, store, hp, run_opts, memo
+                models, split, train_items, retain_items, eval_sets, encoder, store, hp, run_opts, memo
             )
         results["cost"]["relearn"] = relearn_cost.result()
     # scores, embeddings and attacks of the shared models: loaded from the cache or computed (and stored)
@@ -290,12 +290,11 @@ def run(task, task_hparams_file, argv):
     return results
 
 
-def relearn_attacks(models, split, train_items, eval_sets, encoder, store, hp, run_opts, memo=None):
+def relearn_attacks(models, split, train_items, retain_items, eval_sets, encoder, store, hp, run_opts, memo=None):
     """The benign and k-shot relearning attacks on every model (:mod:`speechbrain_unlearn.evaluation.relearn`)."""
     steps, lr = int(hp["relearn_steps"]), float(hp["relearn_lr"])
     benign_sets = {k: eval_sets[k] for k in ("forget", "forget_test") if k in eval_sets}
-    retain = train_items(split.retain)
-    report = {"benign": attack_report(models, retain, benign_sets, hp, run_opts, steps, lr, memo=memo)}
+    report = {"benign": attack_report(models, retain_items, benign_sets, hp, run_opts, steps, lr, memo=memo)}
     shown, held_out = kshot_halves([r["ID"] for r in split.forget], hp["seed"])
     if len(shown) < 2 or not held_out:
         report["kshot"] = {"skipped": f"{len(split.forget)} forget utterances: too few to show two and hold one out"}

@@ -122,15 +122,21 @@ class Memo:
         self.misses += 1
         return value
 
+    def fingerprint(self, model):
+        """The model's :func:`state_hash` (``None`` without a folder: nothing is keyed)."""
+        return state_hash(model) if self.folder is not None else None
+
     def on_model(self, kind, model, hparams, parts, compute):
         """``compute()``, a computation ``kind`` on ``model``, keyed by its weights and inputs.
 
-        The key is ``kind``, the model's :func:`state_hash`, the run's
+        ``model`` may be given as its :meth:`fingerprint`, computed once for
+        several calls. The key is ``kind``, the model's :func:`state_hash`, the run's
         ``training_key`` and ``eval_batch_size``, and ``parts()`` (a callable
         giving the utterances and settings involved; not called without a
         folder).
         """
         if self.folder is None:
             return compute()
-        model_part = [hparams.get("training_key"), state_hash(model), int(hparams["eval_batch_size"])]
+        state = model if isinstance(model, str) else state_hash(model)
+        model_part = [hparams.get("training_key"), state, int(hparams["eval_batch_size"])]
         return self([kind, *model_part, *parts()], compute)

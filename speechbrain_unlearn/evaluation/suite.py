@@ -91,6 +91,14 @@ class AttackPlan:
         self.shadow_members = np.sort(rng.choice(retain_size, k, replace=False)).astype(int)
         self.pool = "test" if pool_is_test else "forget_test"
 
+    def targets(self, records):
+        """The records of the matched members (forget) and non-members (held out)."""
+        return take(records["forget"], self.members), take(records[self.pool], self.nonmembers)
+
+    def target_confidences(self, records):
+        """LiRA's logit confidences of the matched members then non-members."""
+        return np.concatenate([mia.logit_confidence(r["log_probs"], r["label"]) for r in self.targets(records)])
+
     def attacks(self, records, shadow_phi=None, shadow_in=None, n_boot=200, seed=0):
         """The membership metrics of one model and their bootstrap standard errors.
 
@@ -111,7 +119,7 @@ class AttackPlan:
         tuple of dict
             Metrics and standard errors.
         """
-        forget, pool = take(records["forget"], self.members), take(records[self.pool], self.nonmembers)
+        forget, pool = self.targets(records)
         shadow_m = take(records["retain"], self.shadow_members)
         shadow_n = take(records["test"], self.shadow_nonmembers)
         out, se = {}, {}
@@ -123,13 +131,7 @@ class AttackPlan:
             out["mia_svc_efficacy"] = float(calls.mean())
             se["mia_svc_efficacy"] = bootstrap_se(np.mean, [calls], n_boot, seed)
         if shadow_phi is not None and len(self.members):
-            phi = np.concatenate(
-                [
-                    mia.logit_confidence(forget["log_probs"], forget["label"]),
-                    mia.logit_confidence(pool["log_probs"], pool["label"]),
-                ]
-            )
-            scores = mia.lira_scores(phi, shadow_phi, shadow_in)
+            scores = mia.lira_scores(self.target_confidences(records), shadow_phi, shadow_in)
             m_lira, n_lira = scores[: len(self.members)], scores[len(self.members) :]
             out.update(mia.lira_tprs(m_lira, n_lira))
             for key, fpr in (("lira_tpr_at_1pct_fpr", 0.01), ("lira_tpr_at_01pct_fpr", 0.001)):
@@ -175,15 +177,7 @@ def shadow_statistics(shadows, eval_sets, plan, forget_ids, hp, run_opts, memo=N
     members = [forget_ids[i] for i in plan.members]
     for model, trained_on in shadows:
         records = score_sets(model, eval_sets, hp, run_opts, names=("forget", plan.pool), memo=memo)
-        forget, pool = take(records["forget"], plan.members), take(records[plan.pool], plan.nonmembers)
-        phis.append(
-            np.concatenate(
-                [
-                    mia.logit_confidence(forget["log_probs"], forget["label"]),
-                    mia.logit_confidence(pool["log_probs"], pool["label"]),
-                ]
-            )
-        )
+        phis.append(plan.target_confidences(records))
         ins.append(np.array([i in trained_on for i in members] + [False] * len(plan.nonmembers)))
     return np.stack(phis), np.stack(ins)
 
@@ -192,11 +186,12 @@ def embeddings_by_id(model, eval_sets, rows, hp, run_opts, names, memo=None):
     """``{utterance ID: embedding}`` and ``(embeddings, labels)`` per set ``names`` (reused from ``memo``)."""
     memo = memo or Memo(None)
     brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=run_opts)
+    state = memo.fingerprint(model)
     by_id, per_set = {}, {}
     for name in names:
         emb, labels = memo.on_model(
             "embed",
-            model,
+            state,
             hp,
             lambda name=name: [dataset_identity(eval_sets[name])],
             lambda name=name: tuple(t.cpu() for t in brain.embed(eval_sets[name], hp["eval_batch_size"])),
