@@ -57,19 +57,33 @@ def plot_tradeoff(path, task, scenario, runs, methods):
     fig, (left, right) = _figure(
         2, f"{task}, {scenario}: forgetting against utility and cost (mean ± std over {_seeds(seeds)})"
     )
-    colors = _colors(methods)
     floor, _, floor_n = mean_std(noise_floor(ok)["avg"])
     for ax in (left, right):
         if floor_n:
             ax.axhspan(0, floor, color="0.85", zorder=0, label=f"noise floor ({floor:.4f})")
         ax.axhline(0, color="0.6", lw=0.8, zorder=0)
+    _method_points(left, right, ok, methods)
+    if ok:
+        _original_and_reference(left, right, ok)
+    left.set_xlabel("test accuracy of the unlearned model (%)")
+    right.set_xlabel("unlearning wall time (s, log scale)")
+    if right.has_data():
+        _log_axis(right.xaxis)
+    for ax, title in ((left, "gap vs. utility"), (right, "gap vs. cost")):
+        ax.set_ylabel("average gap to the retrained reference (fraction)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    if not ok:
+        for ax in (left, right):
+            ax.text(0.5, 0.5, "no results", transform=ax.transAxes, ha="center")
+    _legend(fig, (left, right))
+    save_png(fig, path)
 
-    def point(members, x_get, scale=1.0, model="unlearned"):
-        xs = [number(x_get(r.results)) * scale for r in members]
-        gap = method_value("avg_gap", model)
-        ys = [number(gap(r.results)) for r in members]
-        return mean_std(xs), mean_std(ys)
 
+def _method_points(left, right, ok, methods):
+    """Each method's mean gap (± std) against its test accuracy (left) and its unlearning time (right)."""
+    colors = _colors(methods)
+    gap = method_value("avg_gap", "unlearned")
     test_acc = method_value("test_acc", "unlearned")
     unlearn_time = method_value("time", "unlearned")
     for method in methods:
@@ -77,7 +91,8 @@ def plot_tradeoff(path, task, scenario, runs, methods):
         if not members:
             continue
         for ax, getter, scale in ((left, test_acc, 100.0), (right, unlearn_time, 1.0)):
-            (x, xs, nx), (y, ys, ny) = point(members, getter, scale)
+            x, xs, nx = mean_std([number(getter(r.results)) * scale for r in members])
+            y, ys, ny = mean_std([number(gap(r.results)) for r in members])
             if not (nx and ny) or (ax is right and x <= 0):
                 continue
             ax.errorbar(
@@ -94,61 +109,51 @@ def plot_tradeoff(path, task, scenario, runs, methods):
                 label=method,
             )
             ax.annotate(method, (x, y), textcoords="offset points", xytext=(5, 5), fontsize="small")
-    if ok:
-        orig_acc = mean_std(by_seed(ok, method_value("test_acc", "original")))
-        orig_gap = mean_std(by_seed(ok, method_value("avg_gap", "original")))
-        ref_acc = mean_std(by_seed(ok, method_value("test_acc", "retrained")))
-        ref_time = mean_std(by_seed(ok, method_value("time", "retrained")))
-        if orig_acc[2] and orig_gap[2]:
-            left.errorbar(
-                orig_acc[0] * 100,
-                orig_gap[0],
-                xerr=_z(orig_acc[1]) * 100,
-                yerr=_z(orig_gap[1]),
-                fmt="X",
-                ms=10,
-                zorder=2,
-                color="black",
-                capsize=3,
-                label="original (nothing)",
-            )
-            right.axhline(orig_gap[0], color="black", ls=":", label="original (nothing)")
-            right.annotate(
-                "original (nothing)",
-                (0, orig_gap[0]),
-                xycoords=("axes fraction", "data"),
-                xytext=(4, 3),
-                textcoords="offset points",
-                fontsize="small",
-            )
-        if ref_acc[2]:
-            left.plot(ref_acc[0] * 100, 0, "*", ms=16, color="gold", mec="black", label="reference (retrain)")
-        if ref_time[2] and ref_time[0] > 0:
-            right.axvline(ref_time[0], color="black", ls="--", lw=1)
-            right.annotate(
-                "retrain",
-                (ref_time[0], 1),
-                xycoords=("data", "axes fraction"),
-                xytext=(-4, -4),
-                textcoords="offset points",
-                rotation=90,
-                ha="right",
-                va="top",
-            )
-            right.plot(ref_time[0], 0, "*", ms=16, color="gold", mec="black", label="reference (retrain)")
-    left.set_xlabel("test accuracy of the unlearned model (%)")
-    right.set_xlabel("unlearning wall time (s, log scale)")
-    if right.has_data():
-        _log_axis(right.xaxis)
-    for ax, title in ((left, "gap vs. utility"), (right, "gap vs. cost")):
-        ax.set_ylabel("average gap to the retrained reference (fraction)")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-    if not ok:
-        for ax in (left, right):
-            ax.text(0.5, 0.5, "no results", transform=ax.transAxes, ha="center")
-    _legend(fig, (left, right))
-    save_png(fig, path)
+
+
+def _original_and_reference(left, right, ok):
+    """The original (doing nothing) and the retrained reference, on both panels."""
+    orig_acc = mean_std(by_seed(ok, method_value("test_acc", "original")))
+    orig_gap = mean_std(by_seed(ok, method_value("avg_gap", "original")))
+    ref_acc = mean_std(by_seed(ok, method_value("test_acc", "retrained")))
+    ref_time = mean_std(by_seed(ok, method_value("time", "retrained")))
+    if orig_acc[2] and orig_gap[2]:
+        left.errorbar(
+            orig_acc[0] * 100,
+            orig_gap[0],
+            xerr=_z(orig_acc[1]) * 100,
+            yerr=_z(orig_gap[1]),
+            fmt="X",
+            ms=10,
+            zorder=2,
+            color="black",
+            capsize=3,
+            label="original (nothing)",
+        )
+        right.axhline(orig_gap[0], color="black", ls=":", label="original (nothing)")
+        right.annotate(
+            "original (nothing)",
+            (0, orig_gap[0]),
+            xycoords=("axes fraction", "data"),
+            xytext=(4, 3),
+            textcoords="offset points",
+            fontsize="small",
+        )
+    if ref_acc[2]:
+        left.plot(ref_acc[0] * 100, 0, "*", ms=16, color="gold", mec="black", label="reference (retrain)")
+    if ref_time[2] and ref_time[0] > 0:
+        right.axvline(ref_time[0], color="black", ls="--", lw=1)
+        right.annotate(
+            "retrain",
+            (ref_time[0], 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(-4, -4),
+            textcoords="offset points",
+            rotation=90,
+            ha="right",
+            va="top",
+        )
+        right.plot(ref_time[0], 0, "*", ms=16, color="gold", mec="black", label="reference (retrain)")
 
 
 def _log_axis(axis):

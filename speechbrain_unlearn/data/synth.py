@@ -497,6 +497,33 @@ def _sentence(engine, rng, voice, rate, min_s, max_s):
         words.append(str(rng.choice(_SENTENCE_WORDS)))
 
 
+def _video_channel(video_rng, snr_db, rt60_s):
+    """A video's ID and its recording channel (tilt, gain, colour, SNR, reverberation), drawn from ``video_rng``."""
+    video = _video_id(video_rng)
+    channel = dict(
+        tilt=video_rng.uniform(-0.6, 0.9),
+        gain=video_rng.uniform(-12, 0),
+        colour=int(video_rng.integers(3)),
+        snr=video_rng.uniform(*snr_db),
+        rt60=video_rng.uniform(*rt60_s),
+    )
+    return video, channel
+
+
+def _trial_lines(test_utts, trials_per_utterance, trial_rng):
+    """``veri_test2.txt`` lines: per test utterance, alternately a target (another video) and a non-target trial."""
+    trials = []
+    for spk, video, rel in test_utts:
+        same = [u for u in test_utts if u[0] == spk and u[2] != rel]
+        other_video = [u for u in same if u[1] != video] or same
+        different = [u for u in test_utts if u[0] != spk]
+        for t in range(trials_per_utterance):
+            pool, target = (other_video, 1) if t % 2 == 0 else (different, 0)
+            partner = pool[trial_rng.integers(len(pool))]
+            trials.append(f"{target} {rel} {partner[2]}\n")
+    return trials
+
+
 def synthesise_voxceleb(
     cache_folder,
     n_speakers=25,
@@ -564,15 +591,7 @@ def synthesise_voxceleb(
             spk = f"id{10001 + s_idx}"
             voice, base_rate = speaker_voice(np.random.default_rng([seed, 1, s_idx]))
             for v_idx in range(n_videos):
-                video_rng = np.random.default_rng([seed, 2, s_idx, v_idx])
-                video = _video_id(video_rng)
-                channel = dict(
-                    tilt=video_rng.uniform(-0.6, 0.9),
-                    gain=video_rng.uniform(-12, 0),
-                    colour=int(video_rng.integers(3)),
-                    snr=video_rng.uniform(*snr_db),
-                    rt60=video_rng.uniform(*rt60_s),
-                )
+                video, channel = _video_channel(np.random.default_rng([seed, 2, s_idx, v_idx]), snr_db, rt60_s)
                 label = 1
                 if v_idx >= n_videos - test_videos:
                     label = 3
@@ -596,16 +615,7 @@ def synthesise_voxceleb(
                     if label == 3:
                         test_utts.append((spk, video, rel))
         write_text(os.path.join(root, "iden_split.txt"), "".join(split_lines))
-        trial_rng = np.random.default_rng([seed, 4])
-        trials = []
-        for spk, video, rel in test_utts:
-            same = [u for u in test_utts if u[0] == spk and u[2] != rel]
-            other_video = [u for u in same if u[1] != video] or same
-            different = [u for u in test_utts if u[0] != spk]
-            for t in range(trials_per_utterance):
-                pool, target = (other_video, 1) if t % 2 == 0 else (different, 0)
-                partner = pool[trial_rng.integers(len(pool))]
-                trials.append(f"{target} {rel} {partner[2]}\n")
+        trials = _trial_lines(test_utts, trials_per_utterance, np.random.default_rng([seed, 4]))
         write_text(os.path.join(root, "veri_test2.txt"), "".join(trials))
         write_text(
             os.path.join(root, "README.md"),
