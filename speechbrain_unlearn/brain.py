@@ -41,8 +41,8 @@ import speechbrain as sb
 import torch
 from speechbrain.dataio.sampler import ReproducibleRandomSampler
 
+from speechbrain_unlearn.cost import count_gradients
 from speechbrain_unlearn.data.dataio import PaddedBatch
-from speechbrain_unlearn.evaluation.cost import count_gradients
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ class UtteranceBrain(sb.Brain):
     annealing_key = "lr_annealing"
     #: Mean training loss of the last epoch (``None`` before any epoch ran).
     train_loss = None
+    #: Whether the last ``fit`` resumed from a checkpoint.
+    resumed = False
 
     def compute_forward(self, batch, stage):
         """Class scores ``(batch, n_classes)`` from padded features."""
@@ -169,7 +171,7 @@ class UtteranceBrain(sb.Brain):
 
         Arguments
         ---------
-        dataset : DynamicItemDataset
+        dataset : UtteranceSet
             Training items.
         epochs : int
             Number of epochs.

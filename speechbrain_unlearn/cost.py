@@ -89,3 +89,23 @@ class CostMeter:
             "peak_mem_mb": round(self.peak, 1),
             "grad_evals": int(self.grad_evals),
         }
+
+
+def sum_costs(costs):
+    """The total time and gradient evaluations and the largest peak memory of several stages (``None`` if none).
+
+    Example
+    -------
+    >>> a = {"time_s": 1.0, "peak_mem_mb": 5.0, "grad_evals": 2}
+    >>> sum_costs([a, {"time_s": 2.0, "peak_mem_mb": None, "grad_evals": 3}])
+    {'time_s': 3.0, 'peak_mem_mb': 5.0, 'grad_evals': 5, 'models': 2}
+    """
+    if not costs:
+        return None
+    peaks = [c["peak_mem_mb"] for c in costs if c["peak_mem_mb"] is not None]
+    return {
+        "time_s": round(sum(c["time_s"] for c in costs), 3),
+        "peak_mem_mb": max(peaks) if peaks else None,
+        "grad_evals": sum(c["grad_evals"] for c in costs),
+        "models": len(costs),
+    }

@@ -242,9 +242,6 @@ def test_relearn_curve_from_post_attack_accuracies():
 def test_class_only_methods():
     assert benchmark.class_only("boundary") and benchmark.class_only("head_suppress")
     assert not benchmark.class_only("finetune")
-    assert benchmark.forgets_classes("VoxCeleb", "speaker") and not benchmark.forgets_classes(
-        "SpeechCommands", "speaker"
-    )
 
 
 def test_unknown_noise_floor_gets_no_marker(tmp_path):

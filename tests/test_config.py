@@ -6,7 +6,7 @@ import pytest
 
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.errors import UnlearnError
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 TASK = os.path.join(ROOT, "recipes", "SpeechCommands", "hparams", "train.yaml")
 METHOD = os.path.join(ROOT, "hparams", "finetune.yaml")

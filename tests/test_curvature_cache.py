@@ -170,9 +170,10 @@ def test_stored_statistics_downdate_exactly_on_real_batches(tiny_vc):
     signs: the down-date is exact only if no utterance's contribution depends
     on its batch-mates (padding-free batches, eval mode).
     """
-    from speechbrain_unlearn.aware import curvature_statistics
+    from speechbrain_unlearn.curvature.aware import curvature_statistics
     from speechbrain_unlearn.curvature.ggn_factors import ggn_factors
-    from speechbrain_unlearn.data.dataio import Fbank, FeatureStore, fixed_length_batches, label_encoder, make_dataset
+    from speechbrain_unlearn.data.dataio import Fbank, FeatureStore
+    from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
     from speechbrain_unlearn.data.voxceleb import prepare_voxceleb
     from speechbrain_unlearn.losses import AAMSoftmax
 
@@ -183,11 +184,11 @@ def test_stored_statistics_downdate_exactly_on_real_batches(tiny_vc):
     model = ECAPAClassifier(n_mels=12, n_classes=len(encoder), channels=[8, 8, 8, 8, 24], lin_neurons=6).eval()
     loss = AAMSoftmax(margin=0.2, scale=30)
     forget, retain = rows[::4], [r for i, r in enumerate(rows) if i % 4]
-    items = lambda r: make_dataset(r, encoder, store, crop_frames=150)  # noqa: E731
+    items = lambda r: UtteranceSet(r, encoder, store, crop_frames=150)  # noqa: E731
     lengths = {min(store[r["ID"]].shape[0], 220) for r in rows}
     assert len(lengths) > 1  # some utterances are shorter than the crop: several buckets
     full = curvature_statistics(model, items(rows), loss, seed=3, crop_frames=220, batch_size=5)
-    batches = ((b.id, b.feats, b.label) for b in fixed_length_batches(items(forget), 220, batch_size=3))
+    batches = ((b.id, b.feats, b.label) for b in items(forget).fixed_length_batches(220, batch_size=3))
     full["factors"].merge(ggn_factors(model, batches, loss.logits, seed=3), sign=-1.0)
     kept = curvature_statistics(model, items(retain), loss, seed=3, crop_frames=220, batch_size=7)
     assert full["factors"].count == kept["factors"].count == len(retain)

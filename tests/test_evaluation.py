@@ -220,7 +220,7 @@ def test_report_marks_gaps_within_the_noise_floor():
 
 
 def test_gradient_evaluations_are_counted_by_the_training_loop():
-    from speechbrain_unlearn.evaluation.cost import CostMeter
+    from speechbrain_unlearn.cost import CostMeter
 
     items = random_label_items(40, 4, "g")
     model = ToyModel(4)

@@ -15,13 +15,13 @@ from speechbrain.lobes.models.ECAPA_TDNN import Classifier
 
 from speechbrain_unlearn.methods.head_suppress import suppress_cosine
 from speechbrain_unlearn.methods.l1_sparse import l1_norm
-from tests.test_recipes import method_recipe_results, tiny_run
+from tests.support import method_recipe_results, tiny_run
 from tests.toy import evaluate, toy_items, toy_setup
 
 
 def run(method, scenario="sample", **overrides):
     setup = toy_setup(method, scenario=scenario, overrides=overrides)
-    diagnostics, status = setup["unlearner"].run(setup["forget"], setup["retain"])
+    diagnostics, status = setup["unlearner"].run(setup["request"])
     return setup, setup["unlearner"].modules.model, diagnostics, status
 
 
@@ -229,11 +229,6 @@ def test_head_suppress_on_a_cosine_classifier_holds_for_every_embedding():
 
 
 # --- recipes -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cache"))
 
 
 #: The tiny originals fit poorly (retain accuracy far below the guard floor of

@@ -8,12 +8,12 @@ import re
 import pytest
 import torch
 
+from speechbrain_unlearn.brain import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.config import load_hparams, top_level_keys
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
-from tests.conftest import ROOT
+from tests.support import ROOT
 from tests.toy import evaluate, toy_setup
 
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "hparams", "*.yaml")))
@@ -103,7 +103,7 @@ def test_class_only_methods_refuse_a_split_without_whole_classes():
 def test_run_leaves_the_model_in_eval_mode(method, overrides):
     """Also when the guard stops a loop mid-epoch, or the method trained through SpeechBrain's fit."""
     setup = toy_setup(method, overrides=overrides)
-    _, status = setup["unlearner"].run(setup["forget"], setup["retain"])
+    _, status = setup["unlearner"].run(setup["request"])
     assert status["status"] == ("diverged" if method == "neggrad" else "ok")
     assert not any(m.training for m in setup["unlearner"].modules.model.modules())
 

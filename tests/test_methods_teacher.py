@@ -15,12 +15,13 @@ import pytest
 import torch
 
 from speechbrain_unlearn.errors import UnlearnError
-from speechbrain_unlearn.methods.common import distillation_kl
+from speechbrain_unlearn.methods.distillation import distillation_kl
 from speechbrain_unlearn.methods.fisher import FisherForgetting, noise_std
+from speechbrain_unlearn.methods.heads import class_rows
 from speechbrain_unlearn.methods.salun import saliency_mask
 from speechbrain_unlearn.methods.scrub import Scrub
 from speechbrain_unlearn.models import ECAPAClassifier
-from tests.test_recipes import method_recipe_results, tiny_run
+from tests.support import method_recipe_results, tiny_run
 from tests.toy import evaluate, toy_setup
 
 #: Retain accuracy may fall at most this much below the original's (1.0 on the toy).
@@ -29,7 +30,7 @@ RETAIN_TOLERANCE = 0.05
 
 def run(method, scenario="sample", **overrides):
     setup = toy_setup(method, scenario=scenario, overrides=overrides)
-    diagnostics, status = setup["unlearner"].run(setup["forget"], setup["retain"])
+    diagnostics, status = setup["unlearner"].run(setup["request"])
     return setup, setup["unlearner"].modules.model, diagnostics, status
 
 
@@ -74,7 +75,7 @@ def test_bad_teacher_moves_forget_predictions_towards_the_incompetent_teacher(sc
     original, forget = setup["original"], setup["forget"]
     assert evaluate(model, forget)[0] > evaluate(original, forget)[0] + margin
     # the forget predictions are now closer to the randomly initialised teacher's
-    incompetent = setup["hparams"]["initial_model"]()
+    incompetent = setup["request"].new_model()
     assert mean_kl(incompetent, model, forget) < 0.8 * mean_kl(incompetent, original, forget)
     assert_retain_kept(setup, model)
 
@@ -137,9 +138,8 @@ def test_scrub_refuses_more_max_epochs_than_epochs():
 def test_salun_updates_only_the_salient_weights():
     setup = toy_setup("salun", overrides={"unlearn_epochs": 5, "unlearn_lr": 0.003})
     unlearner = setup["unlearner"]
-    masks, n_classes = unlearner.saliency(setup["forget"])
-    assert n_classes == 4
-    diagnostics, status = unlearner.run(setup["forget"], setup["retain"])
+    masks = unlearner.saliency(setup["forget"])
+    diagnostics, status = unlearner.run(setup["request"])
     assert status["status"] == "ok" and diagnostics["mask_fraction"] == pytest.approx(0.5, abs=0.01)
     model, original = unlearner.modules.model, setup["original"]
     before, after = dict(original.named_parameters()), dict(model.named_parameters())
@@ -183,7 +183,7 @@ def test_ssd_dampens_only_weights_far_more_important_to_the_forget_set():
     for k in f_imp:
         torch.testing.assert_close(got_f[k], f_imp[k], rtol=1e-3, atol=1e-12)
         torch.testing.assert_close(got_d[k], d_imp[k], rtol=1e-3, atol=1e-12)
-    diagnostics, status = setup["unlearner"].run(forget, retain)
+    diagnostics, status = setup["unlearner"].run(setup["request"])
     assert status["status"] == "ok" and diagnostics["selectable"] and diagnostics["dampened_weights"] > 0
     model = setup["unlearner"].modules.model
     before, after = dict(original.named_parameters()), dict(model.named_parameters())
@@ -251,7 +251,7 @@ def test_fisher_clears_a_forgotten_class_in_a_linear_head():
 @torch.no_grad()
 def test_fisher_clears_a_forgotten_class_in_a_cosine_head():
     model = ECAPAClassifier(n_mels=8, n_classes=5, channels=[8, 8, 8, 8, 24], lin_neurons=6)
-    rows = FisherForgetting.head_rows(model, [1, 3])
+    rows = class_rows(model, [1, 3])
     assert set(rows) == {"classifier.weight"}
     assert FisherForgetting.clear_classes(None, model, rows, [1, 3]) == "cosine_rows_to_retained_mean"
     scores = model.classify(torch.randn(2000, 6))
@@ -259,11 +259,6 @@ def test_fisher_clears_a_forgotten_class_in_a_cosine_head():
 
 
 # --- recipes -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cache"))
 
 
 #: The tiny originals fit poorly (retain accuracy far below SCRUB's guard floor

@@ -9,7 +9,7 @@ from speechbrain_unlearn.data.speech_commands import prepare_speech_commands
 from speechbrain_unlearn.data.synth import synthesise_speech_commands
 from speechbrain_unlearn.data.voxceleb import prepare_voxceleb, utterance_id
 from speechbrain_unlearn.errors import UnlearnError
-from tests.conftest import TINY_SC
+from tests.support import TINY_SC
 
 
 def test_speech_commands_keywords(tiny_sc):

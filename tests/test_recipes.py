@@ -5,60 +5,8 @@ import json
 import pytest
 import torch
 
-from speechbrain_unlearn.pipeline import state_hash
-from tests.conftest import run_recipe
-
-TINY = {
-    "SpeechCommands": [
-        "--n_speakers=10",
-        "--repetitions=2",
-        "--keywords=[yes, no, up]",
-        "--number_of_epochs=2",
-        "--cnn_channels=[4]",
-        "--rnn_neurons=8",
-        "--dnn_neurons=8",
-    ],
-    "VoxCeleb": [
-        "--n_speakers=4",
-        "--n_videos=4",
-        "--utterances_per_video=3",
-        "--forget_ratio=0.2",
-        "--number_of_epochs=1",
-        "--channels=[8, 8, 8, 8, 24]",
-        "--emb_dim=8",
-    ],
-}
-CONTRACT_METRICS = {"test_acc", "retain_acc", "forget_acc", "mia_auc"}
-#: Tiny runs skip the extra evaluation models and attacks unless a test asks for them.
-EVALUATION_OFF = ["--relearn_steps=0", "--lira_shadows=0", "--noise_floor_reference=false"]
-EVALUATION_ON = ["--relearn_steps=20", "--lira_shadows=2", "--noise_floor_reference=true"]
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cache"))
-
-
-def tiny_run(task, method, cache, out, *extra, nproc=1):
-    given = {e.split("=")[0] for e in extra}
-    args = [
-        *(a for a in TINY[task] + EVALUATION_OFF if a.split("=")[0] not in given),
-        f"--cache_folder={cache}",
-        f"--output_folder={out}",
-    ]
-    args += extra
-    return run_recipe(task, method, *args, nproc=nproc)
-
-
-def method_recipe_results(task, method, extra, cache, tmp_path):
-    """The results of ``method`` on the tiny ``task`` corpus, after checking that it ran with status ok."""
-    out = tmp_path / "run"
-    proc = tiny_run(task, method, cache, out, *extra)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((out / "unlearn_results.json").read_text())
-    assert (results["task"], results["method"]) == (task, method)
-    assert results["method_status"]["status"] == "ok", results["method_status"]
-    return results
+from speechbrain_unlearn.evaluation.memo import state_hash
+from tests.support import CONTRACT_METRICS, EVALUATION_ON, tiny_run
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,25 @@
 """SISA: a deletion retrains only the stages that held forgotten utterances and is exact."""
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from speechbrain_unlearn.methods.sisa import assignment
-from tests.test_recipes import tiny_run
+from tests.support import tiny_run
 from tests.toy import evaluate, toy_setup
 
 
 def _run(tmp_path, forget_pick=None, **overrides):
     setup = toy_setup("sisa", overrides={"sisa_folder": str(tmp_path), "sisa_epochs": 4, **overrides})
     if forget_pick is not None:  # a custom forget set, taken from the training set
-        train = setup["forget"] + setup["retain"]
-        setup["forget"] = [x for x in train if forget_pick(x)]
-        setup["retain"] = [x for x in train if not forget_pick(x)]
-    diagnostics, status = setup["unlearner"].run(setup["forget"], setup["retain"])
+        train = setup["request"].training_set
+        picked = [i for i in range(len(train)) if forget_pick(train[i])]
+        setup["forget"] = train.subset(picked)
+        setup["retain"] = train.subset([i for i in range(len(train)) if i not in picked])
+        setup["request"] = dataclasses.replace(setup["request"], forget=setup["forget"], retain=setup["retain"])
+    diagnostics, status = setup["unlearner"].run(setup["request"])
     return setup, diagnostics, status
 
 
@@ -51,11 +54,6 @@ def test_a_deletion_in_one_shard_retrains_only_that_shard(tmp_path):
     # the other shard models are the stored ones, untouched
     _, again, _ = _run(tmp_path, forget_pick=lambda item: item["id"] in picked)
     assert again["stages_trained_for_the_model"] == 0
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.mark.parametrize("task", ["SpeechCommands", "VoxCeleb"])

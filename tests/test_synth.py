@@ -9,7 +9,7 @@ from speechbrain_unlearn.data.synth import (
     synthesise_voxceleb,
     which_set,
 )
-from tests.conftest import TINY_SC, TINY_VC
+from tests.support import TINY_SC, TINY_VC
 
 
 def tree_digest(root):

@@ -5,16 +5,20 @@ file (the keys method files refer to), trains a small utterance classifier
 (the interface of :mod:`speechbrain_unlearn.models`: ``embed``, ``classify``,
 ``forward(feats, lengths)``, with a BatchNorm) until it fits its training set,
 some of whose labels are noisy so that they are only learnt by memorising, and
-returns an unlearner holding a copy of it, with the forget and retain sets.
+returns an unlearner holding a copy of it, with the deletion request it serves.
 """
 
 import copy
+import os
+import tempfile
 
 import numpy as np
 import torch
 
 from speechbrain_unlearn.config import load_hparams
-from tests.conftest import ROOT
+from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
+from speechbrain_unlearn.request import DeletionRequest
+from tests.support import ROOT
 
 TOY_TASK = """\
 seed: 3
@@ -75,18 +79,26 @@ def toy_items(n_classes, seed, prefix, noisy=0.15):
     return items
 
 
+def toy_sets(train, forget):
+    """Utterance sets of toy items: the forget set and the rest of ``train`` (features in a dict store)."""
+    store = {x["id"]: x["feats"] for x in train}
+    rows = [{"ID": x["id"], "label": x["label"]} for x in train]
+    everything = UtteranceSet(rows, label_encoder(range(max(x["label"] for x in train) + 1)), store)
+    forget_ids = {x["id"] for x in forget}
+    forget_set = everything.subset([i for i, x in enumerate(train) if x["id"] in forget_ids])
+    return forget_set, everything.without(forget_ids)
+
+
 def toy_setup(method, scenario="sample", overrides=None, n_classes=4):
-    """An unlearner of ``hparams/<method>.yaml`` on a trained toy model.
+    """An unlearner of ``hparams/<method>.yaml`` on a trained toy model, and the request it serves.
 
     Returns
     -------
     dict
-        ``unlearner``, ``original`` (a frozen copy), ``forget``, ``retain``,
-        ``test`` (lists of items), ``hparams``.
+        ``unlearner``, ``request`` (a :class:`DeletionRequest`), ``original``
+        (a frozen copy), ``forget``, ``retain`` (utterance sets), ``test``
+        (a list of items), ``hparams``.
     """
-    import os
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         task = os.path.join(tmp, "task.yaml")
         with open(task, "w") as fh:
@@ -100,33 +112,36 @@ def toy_setup(method, scenario="sample", overrides=None, n_classes=4):
     if scenario == "class":
         forget = [x for x in train if x["label"] == 0]
         test = [x for x in test if x["label"] != 0]
-        hp["forget_removes_classes"] = True
     else:
         order = np.random.RandomState(0).permutation(len(train))[: len(train) // 10]
         forget = [train[i] for i in sorted(order)]
-        hp["forget_removes_classes"] = False
-    forget_ids = {x["id"] for x in forget}
-    retain = [x for x in train if x["id"] not in forget_ids]
     original = trained_toy(train, n_classes, hp)
-    unlearner_class = hp["unlearner"]
-    model = copy.deepcopy(original)
 
-    def initial_model():
-        torch.manual_seed(hp["seed"])
+    def new_model(seed=None):
+        torch.manual_seed(hp["seed"] if seed is None else seed)
         return ToyModel(n_classes)
 
-    hp["initial_model"] = initial_model
+    forget_set, retain_set = toy_sets(train, forget)
+    request = DeletionRequest(
+        forget=forget_set,
+        retain=retain_set,
+        forgotten_classes=(0,) if scenario == "class" else (),
+        n_classes=n_classes,
+        new_model=new_model,
+    )
+    unlearner_class = hp["unlearner"]
     unlearner = unlearner_class(
-        modules={"model": model},
+        modules={"model": copy.deepcopy(original)},
         opt_class=hp.get(unlearner_class.opt_key),
         hparams=hp,
         run_opts={"device": "cpu"},
     )
     return {
         "unlearner": unlearner,
+        "request": request,
         "original": original,
-        "forget": forget,
-        "retain": retain,
+        "forget": forget_set,
+        "retain": retain_set,
         "test": test,
         "hparams": hp,
     }

@@ -61,7 +61,7 @@ Authors
 from speechbrain_unlearn.benchmark.cli import benchmark, main
 from speechbrain_unlearn.benchmark.common import ROOT, SUMMARY_END, SUMMARY_START, readme_summary, splice_summary
 from speechbrain_unlearn.benchmark.execute import execute
-from speechbrain_unlearn.benchmark.plan import Run, class_only, forgets_classes, parse_args, plan, scaling_plan
+from speechbrain_unlearn.benchmark.plan import Run, class_only, parse_args, plan, scaling_plan
 from speechbrain_unlearn.benchmark.plots import relearn_curves
 
 __all__ = [
@@ -72,7 +72,6 @@ __all__ = [
     "benchmark",
     "class_only",
     "execute",
-    "forgets_classes",
     "main",
     "parse_args",
     "plan",

@@ -15,10 +15,11 @@ import re
 import shlex
 
 from speechbrain_unlearn.benchmark.common import COMMAND, RESULTS, ROOT, SUMMARY_END, SUMMARY_START, readme_summary
+from speechbrain_unlearn.data.splits import SCENARIOS
 from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.tasks import TASKS as TASK_SPECS
 
-TASKS = ("SpeechCommands", "VoxCeleb")
-SCENARIOS = ("sample", "class", "speaker", "list")
+TASKS = tuple(TASK_SPECS)
 #: Defaults of a full benchmark.
 DEFAULTS = {"scenarios": ["sample", "class"], "seeds": [1, 2, 3], "output": os.path.join("docs", "benchmark")}
 #: The ``--quick`` preset (tasks: all).
@@ -101,11 +102,6 @@ def class_only(method):
         return bool(getattr(getattr(importlib.import_module(module), name), "needs_forgotten_classes", False))
     except (ImportError, AttributeError):
         return False
-
-
-def forgets_classes(task, scenario):
-    """Whether ``scenario`` removes whole classes on ``task`` (a VoxCeleb speaker is a class)."""
-    return scenario == "class" or (task == "VoxCeleb" and scenario == "speaker")
 
 
 # --------------------------------------------------------------------------- the plan
@@ -220,23 +216,7 @@ def parse_args(argv):
     if opts.jobs < 1:
         raise UnlearnError(f"--jobs must be at least 1, got {opts.jobs}")
 
-    opts.task_overrides = {t: dict(QUICK_OVERRIDES[t]) if opts.quick else {} for t in opts.tasks}
-    if opts.scaling:  # after the preset, before the user's overrides (which win)
-        for overrides in opts.task_overrides.values():
-            overrides.update(SCALING_OVERRIDES)
-    for text in opts.override:
-        task, key, value = parse_override(text)
-        for t in [task] if task else opts.tasks:
-            if t in opts.task_overrides:
-                opts.task_overrides[t].pop(key, None)  # the user's value comes last, in the user's order
-                opts.task_overrides[t][key] = value
-    if "list" in opts.scenarios and any("forget_list" not in o for o in opts.task_overrides.values()):
-        raise UnlearnError("scenario list needs --override forget_list=<file of utterance IDs>")
-    if opts.scaling:
-        for t in opts.tasks:
-            clash = {SCALING_SIZES[t][0], "forget_ratio"} & set(opts.task_overrides[t])
-            if clash:
-                raise UnlearnError(f"--scaling sets {', '.join(sorted(clash))} itself; do not override it")
+    opts.task_overrides = task_overrides(opts)
     if opts.report_only and not os.path.isdir(os.path.join(opts.output, "scaling" if opts.scaling else "runs")):
         what = "scaling runs" if opts.scaling else "runs"
         raise UnlearnError(f"--report-only: no {what} under {opts.output}; run the benchmark first or pass --output")
@@ -244,6 +224,28 @@ def parse_args(argv):
         check_readme(opts.readme, opts.scaling)
     opts.argv = list(argv)
     return opts
+
+
+def task_overrides(opts):
+    """Each task's ``--KEY=VALUE`` overrides: the preset's, the scaling study's, then the user's (which win)."""
+    overrides = {t: dict(QUICK_OVERRIDES[t]) if opts.quick else {} for t in opts.tasks}
+    if opts.scaling:  # after the preset, before the user's overrides (which win)
+        for task_overrides_ in overrides.values():
+            task_overrides_.update(SCALING_OVERRIDES)
+    for text in opts.override:
+        task, key, value = parse_override(text)
+        for t in [task] if task else opts.tasks:
+            if t in overrides:
+                overrides[t].pop(key, None)  # the user's value comes last, in the user's order
+                overrides[t][key] = value
+    if "list" in opts.scenarios and any("forget_list" not in o for o in overrides.values()):
+        raise UnlearnError("scenario list needs --override forget_list=<file of utterance IDs>")
+    if opts.scaling:
+        for t in opts.tasks:
+            clash = {SCALING_SIZES[t][0], "forget_ratio"} & set(overrides[t])
+            if clash:
+                raise UnlearnError(f"--scaling sets {', '.join(sorted(clash))} itself; do not override it")
+    return overrides
 
 
 def check_readme(path, scaling=False):
@@ -285,7 +287,7 @@ def plan(opts):
                     folder = os.path.join(opts.output, "runs", task, method, f"{scenario}-{seed}")
                     locks = (("corpus", task), ("original", task, seed), ("reference", task, scenario, seed))
                     run = Run(task, method, scenario, seed, folder, overrides, locks)
-                    if not forgets_classes(task, scenario) and class_only(method):
+                    if not TASK_SPECS[task].removes_classes(scenario) and class_only(method):
                         run.status = "skipped"
                         run.message = f"class-only method: {scenario} forgets no whole class on {task}"
                     runs.append(run)

@@ -12,6 +12,7 @@ import numpy as np
 
 from speechbrain_unlearn.benchmark.common import RESULTS, STATUS, dig, mean_std, number
 from speechbrain_unlearn.benchmark.plan import SCALING_BASE_RATIO, SCALING_SIZES
+from speechbrain_unlearn.evaluation.metrics import within_noise_floor
 from speechbrain_unlearn.io import read_json
 
 #: Metrics of ``metrics.<model>`` read from every run.
@@ -201,25 +202,25 @@ def method_rows(runs, methods):
     return rows, noise_floor(ok)
 
 
-def gap_cell(values, label, floor_mean, digits=4):
+def avg_gap_cell(values, label, floor_mean, digits=4):
     """The ``avg gap`` cell: ``mean ± std``, with ``≈`` when the mean is within the noise floor.
 
     Example
     -------
-    >>> gap_cell([0.004, 0.006], "influence", 0.007), gap_cell([0.02], "finetune", 0.007, 3)
+    >>> avg_gap_cell([0.004, 0.006], "influence", 0.007), avg_gap_cell([0.02], "finetune", 0.007, 3)
     ('0.0050 ± 0.0014 ≈', '0.020')
-    >>> gap_cell([0.0, 0.0], REFERENCE, 0.007), gap_cell([0.004], "influence", float("nan"))
+    >>> avg_gap_cell([0.0, 0.0], REFERENCE, 0.007), avg_gap_cell([0.004], "influence", float("nan"))
     ('0.0000 ± 0.0000', '0.0040')
     """
     text = fmt_mean_std(values, digits)
-    if label != REFERENCE and text != "-" and math.isfinite(floor_mean) and mean_std(values)[0] <= floor_mean:
+    if label != REFERENCE and text != "-" and within_noise_floor(mean_std(values)[0], floor_mean):
         text += " ≈"
     return text
 
 
 def table_cell(key, values, label, floor_mean, digits):
-    """A table cell of column ``key``: :func:`gap_cell` for the average gap, else :func:`fmt_mean_std`."""
-    return gap_cell(values, label, floor_mean, digits) if key == "avg_gap" else fmt_mean_std(values, digits)
+    """A table cell of column ``key``: :func:`avg_gap_cell` for the average gap, else :func:`fmt_mean_std`."""
+    return avg_gap_cell(values, label, floor_mean, digits) if key == "avg_gap" else fmt_mean_std(values, digits)
 
 
 def section(task, scenario, runs, methods):

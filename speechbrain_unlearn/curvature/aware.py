@@ -14,7 +14,7 @@ training set stores
 beside the cached checkpoint (``curvature.pt``). A request then costs the
 forget set's gradients and factors: the factors are *down-dated* (the forget
 set's share subtracted, which is exact because the pass runs in eval mode on
-deterministic, padding-free batches: :func:`~speechbrain_unlearn.data.dataio.fixed_length_batches`
+deterministic, padding-free batches: :meth:`~speechbrain_unlearn.data.utterances.UtteranceSet.fixed_length_batches`
 with sketch signs seeded per utterance ID), and the forget utterances'
 embeddings are dropped.
 
@@ -47,18 +47,6 @@ import torch
 
 from speechbrain_unlearn.curvature.cached import KroneckerFactors
 from speechbrain_unlearn.curvature.ggn_factors import ggn_factors
-from speechbrain_unlearn.data.dataio import fixed_length_batches
-
-
-def recipe_value(unlearning_aware, aware, plain):
-    """``aware`` under unlearning-aware training, ``plain`` otherwise (for hparams).
-
-    Example
-    -------
-    >>> recipe_value(True, 0.01, 0.0), recipe_value(False, 0.01, 0.0)
-    (0.01, 0.0)
-    """
-    return aware if unlearning_aware else plain
 
 
 def curvature_statistics(model, dataset, loss, seed, crop_frames=None, batch_size=32, factors=None):
@@ -68,8 +56,8 @@ def curvature_statistics(model, dataset, loss, seed, crop_frames=None, batch_siz
     ---------
     model : torch.nn.Module
         A model of :mod:`speechbrain_unlearn.models` (``embed``, ``classify``).
-    dataset : DynamicItemDataset
-        Made by :func:`~speechbrain_unlearn.data.dataio.make_dataset`.
+    dataset : UtteranceSet
+        The utterances.
     loss : speechbrain_unlearn.losses.CrossEntropy or AAMSoftmax
         Per-sample loss with ``log_probs``.
     seed : int
@@ -89,7 +77,7 @@ def curvature_statistics(model, dataset, loss, seed, crop_frames=None, batch_siz
     """
     start = time.time()
     model.eval()
-    batches = list(fixed_length_batches(dataset, crop_frames, batch_size))
+    batches = list(dataset.fixed_length_batches(crop_frames, batch_size))
     embeddings = []
     # the head's input, captured in the same forward pass
     hook = getattr(model, model.head_name).register_forward_hook(

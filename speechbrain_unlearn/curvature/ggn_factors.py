@@ -36,8 +36,8 @@ import hashlib
 
 import torch
 
+from speechbrain_unlearn.cost import count_gradients
 from speechbrain_unlearn.curvature.cached import KroneckerFactors
-from speechbrain_unlearn.evaluation.cost import count_gradients
 
 
 def seeded_signs(ids, n, seed):

@@ -26,7 +26,7 @@ True
 import torch
 from torch.func import functional_call, grad, vmap
 
-from speechbrain_unlearn.evaluation.cost import count_gradients
+from speechbrain_unlearn.cost import count_gradients
 
 
 def per_sample_grads(model, params, loss_fn, inputs, targets, chunk_size=32, path="auto"):

@@ -1,13 +1,12 @@
-"""From manifest rows to SpeechBrain datasets of features and labels.
+"""Audio and features of manifest rows.
 
 Audio is read with the standard library (16-bit PCM wav, as in Speech
 Commands and VoxCeleb1), honouring the manifest's ``start``/``stop``. Features
-come from a :class:`FeatureStore`: with ``cache=True`` every utterance is
-featurised once and the table is stored in the cache folder under a key of
-the rows and the feature settings; with ``cache=False`` (large real datasets)
-features are computed when an item is loaded. Training items are randomly
-cropped to ``crop_frames`` frames (drawn from torch's generator, so a seeded
-run is reproducible); evaluation items are whole utterances.
+come from a :class:`FeatureStore`: with a cache folder every utterance is
+featurised once and the table is stored there under a key of the rows and
+the feature settings; without one (large real datasets) features are
+computed when an item is loaded. Items, crops and batches of a set of
+utterances are :class:`~speechbrain_unlearn.data.utterances.UtteranceSet`'s.
 
 Example
 -------
@@ -20,11 +19,6 @@ Example
 >>> store = FeatureStore(rows, Fbank(n_mels=20), cache_folder=tmp)
 >>> store["a"].shape
 torch.Size([101, 20])
->>> encoder = label_encoder(["yes", "no"])
->>> batch = next(iter(torch.utils.data.DataLoader(make_dataset(rows, encoder, store),
-...     batch_size=1, collate_fn=PaddedBatch)))
->>> batch.feats.data.shape, batch.label.tolist()
-(torch.Size([1, 101, 20]), [1])
 """
 
 import os
@@ -33,8 +27,6 @@ import wave
 import numpy as np
 import torch
 from speechbrain.dataio.batch import PaddedBatch
-from speechbrain.dataio.dataset import DynamicItemDataset
-from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.lobes.features import Fbank
 
 from speechbrain_unlearn.errors import UnlearnError
@@ -44,9 +36,6 @@ __all__ = [
     "Fbank",
     "FeatureStore",
     "PaddedBatch",
-    "fixed_length_batches",
-    "label_encoder",
-    "make_dataset",
     "read_audio",
 ]
 
@@ -64,17 +53,6 @@ def read_audio(path, start=-1, stop=-1):
     except (OSError, EOFError, wave.Error) as err:
         raise UnlearnError(f"cannot read audio {path}: {err}") from None
     return torch.from_numpy(pcm[:, 0].astype(np.float32) / 32768.0)
-
-
-def label_encoder(labels):
-    """A ``CategoricalEncoder`` over the sorted set of ``labels``.
-
-    Built once from the full training manifest so that every model of a run
-    (original, reference, unlearned) shares the class indices.
-    """
-    encoder = CategoricalEncoder()
-    encoder.update_from_iterable(sorted(set(labels)))
-    return encoder
 
 
 class FeatureStore:
@@ -136,85 +114,3 @@ def module_settings(module):
             if not k.startswith("_") and k not in _RUNTIME_FLAGS and isinstance(v, plain)
         }
     return settings
-
-
-def make_dataset(rows, encoder, store, crop_frames=None, centre=False):
-    """A ``DynamicItemDataset`` yielding ``id``, ``feats`` and ``label``.
-
-    Arguments
-    ---------
-    rows : list of dict
-        Manifest rows.
-    encoder : CategoricalEncoder
-        Maps labels to indices.
-    store : FeatureStore
-        Source of the features.
-    crop_frames : int, optional
-        Random crop length for training; ``None`` keeps whole utterances.
-    centre : bool
-        Crop the centre ``crop_frames`` frames instead (deterministic).
-
-    The arguments are kept as ``dataset.source`` so that
-    :func:`fixed_length_batches` can rebuild a deterministic view.
-    """
-    missing = [r["label"] for r in rows if r["label"] not in encoder.lab2ind]
-    if missing:
-        raise UnlearnError(f"labels {sorted(set(missing))[:5]} are not in the training set's label set")
-    data = {r["ID"]: {"label_name": r["label"]} for r in rows}
-    dataset = DynamicItemDataset(data)
-
-    @sb_takes_provides("id", "feats")
-    def feats_pipeline(utt_id):
-        feats = store[utt_id].float()
-        if crop_frames and feats.shape[0] > crop_frames:
-            spare = feats.shape[0] - crop_frames
-            start = spare // 2 if centre else int(torch.randint(0, spare + 1, (1,)))
-            feats = feats[start : start + crop_frames]
-        return feats
-
-    @sb_takes_provides("label_name", "label")
-    def label_pipeline(name):
-        return encoder.lab2ind[name]
-
-    dataset.add_dynamic_item(feats_pipeline)
-    dataset.add_dynamic_item(label_pipeline)
-    dataset.set_output_keys(["id", "feats", "label"])
-    dataset.source = {"rows": rows, "encoder": encoder, "store": store, "crop_frames": crop_frames}
-    return dataset
-
-
-def fixed_length_batches(dataset, crop_frames=None, batch_size=32):
-    """Deterministic, padding-free batches of a dataset made by :func:`make_dataset`.
-
-    Every utterance is centre-cropped to ``crop_frames`` (``None``: whole)
-    and batches hold utterances of one length only, so no utterance is
-    padded and, with a model in eval mode, what each utterance contributes
-    to a batch sum does not depend on its batch-mates. Statistics summed
-    over such batches can therefore be down-dated exactly by a subset.
-
-    Yields
-    ------
-    PaddedBatch
-        Batches with ``id``, ``feats`` and ``label``.
-    """
-    src = dataset.source
-    view = make_dataset(src["rows"], src["encoder"], src["store"], crop_frames, centre=True)
-    by_length = {}
-    for index, row in enumerate(src["rows"]):
-        frames = src["store"][row["ID"]].shape[0]
-        by_length.setdefault(min(frames, crop_frames or frames), []).append(index)
-    for length in sorted(by_length):
-        indices = by_length[length]
-        for start in range(0, len(indices), int(batch_size)):
-            yield PaddedBatch([view[i] for i in indices[start : start + int(batch_size)]])
-
-
-def sb_takes_provides(takes, provides):
-    """``speechbrain.utils.data_pipeline.takes`` and ``provides`` in one decorator."""
-    from speechbrain.utils.data_pipeline import provides as _provides
-    from speechbrain.utils.data_pipeline import takes as _takes
-
-    def wrap(func):
-        return _takes(takes)(_provides(provides)(func))
-
-    return wrap

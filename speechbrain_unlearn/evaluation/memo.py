@@ -10,8 +10,8 @@ everything it depends on:
 * the model's weights (:func:`state_hash`);
 * the task's training configuration (``training_key``: the task hparams
   and their overrides, which fix the features and the model);
-* every utterance involved (:func:`dataset_identity`: IDs, labels, files and
-  segments);
+* every utterance involved (:meth:`~speechbrain_unlearn.data.utterances.UtteranceSet.identity`:
+  IDs, labels, files and segments);
 * the settings of the computation (batch sizes, steps, learning rate, seed).
 
 A later run with the same inputs loads the result instead of computing it;
@@ -64,11 +64,6 @@ def state_hash(model):
     return sha.hexdigest()
 
 
-def dataset_identity(dataset):
-    """The utterances of a SpeechBrain ``DynamicItemDataset``: each ID and its manifest row, in order."""
-    return [[uid, dataset.data[uid]] for uid in dataset.data_ids]
-
-
 def _encode(obj):
     if isinstance(obj, np.ndarray):
         return {_NUMPY: torch.from_numpy(np.ascontiguousarray(obj))}
@@ -98,10 +93,14 @@ class Memo:
     ---------
     folder : str or None
         Where the entries live; ``None`` computes everything every time.
+    training_key : str
+        A digest of the task's training configuration (the task hparams and
+        their overrides, which fix the features and the model), part of
+        every key of :meth:`on_model`.
     """
 
-    def __init__(self, folder):
-        self.folder = folder
+    def __init__(self, folder, training_key=""):
+        self.folder, self.training_key = folder, training_key
         self.hits = self.misses = 0
 
     def __call__(self, key, compute):
@@ -130,13 +129,13 @@ class Memo:
         """``compute()``, a computation ``kind`` on ``model``, keyed by its weights and inputs.
 
         ``model`` may be given as its :meth:`fingerprint`, computed once for
-        several calls. The key is ``kind``, the model's :func:`state_hash`, the run's
-        ``training_key`` and ``eval_batch_size``, and ``parts()`` (a callable
+        several calls. The key is ``kind``, the model's :func:`state_hash`, the
+        memo's ``training_key``, the run's ``eval_batch_size``, and ``parts()`` (a callable
         giving the utterances and settings involved; not called without a
         folder).
         """
         if self.folder is None:
             return compute()
         state = model if isinstance(model, str) else state_hash(model)
-        model_part = [hparams.get("training_key"), state, int(hparams["eval_batch_size"])]
+        model_part = [self.training_key, state, int(hparams["eval_batch_size"])]
         return self([kind, *model_part, *parts()], compute)

@@ -21,6 +21,8 @@ Example
 {'test_acc': 0.1, 'mia_auc': 0.2, 'avg': 0.15}
 """
 
+import math
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -95,3 +97,14 @@ def gaps(unlearned, retrained, keys=None):
     out = {k: round(abs(unlearned[k] - retrained[k]), 6) for k in keys}
     out["avg"] = round(float(np.mean([out[k] for k in keys])), 6) if keys else float("nan")
     return out
+
+
+def within_noise_floor(gap, floor):
+    """Whether a gap is at or below its noise floor (not measurable); ``False`` without a finite floor.
+
+    Example
+    -------
+    >>> within_noise_floor(0.004, 0.007), within_noise_floor(0.02, 0.007), within_noise_floor(0.0, float("nan"))
+    (True, False, False)
+    """
+    return gap is not None and floor is not None and math.isfinite(floor) and gap <= floor

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from speechbrain_unlearn.brain import UtteranceBrain
-from speechbrain_unlearn.evaluation.memo import Memo, dataset_identity
+from speechbrain_unlearn.evaluation.memo import Memo
 from speechbrain_unlearn.evaluation.metrics import accuracy
 
 
@@ -51,7 +51,7 @@ def relearn(model, train_set, eval_sets, hparams, run_opts, steps, lr, keep_batc
     ---------
     model : torch.nn.Module
         The model to attack (not modified).
-    train_set : DynamicItemDataset
+    train_set : UtteranceSet
         The attack's training items.
     eval_sets : dict
         Set name to dataset, scored at each of :func:`curve_points`.
@@ -121,8 +121,8 @@ def kshot_halves(ids, seed):
 def attack_key(train_set, eval_sets, hparams, steps, lr, keep_batchnorm_statistics):
     """What an attack's outcome depends on besides the model: its settings and utterances."""
     settings = [int(steps), float(lr), bool(keep_batchnorm_statistics), int(hparams["seed"])]
-    settings += [int(hparams["batch_size"]), hparams.get("train_crop_frames"), dataset_identity(train_set)]
-    return [*settings, {k: dataset_identity(v) for k, v in eval_sets.items()}]
+    settings += [int(hparams["batch_size"]), hparams.get("train_crop_frames"), train_set.identity()]
+    return [*settings, {k: v.identity() for k, v in eval_sets.items()}]
 
 
 def attack_report(

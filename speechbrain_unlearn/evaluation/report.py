@@ -1,6 +1,6 @@
 """Writers of a run's results: ``unlearn_results.json`` and ``unlearn_results.md``.
 
-The JSON follows the run contract (``shared/DESIGN.md`` section 3); the
+The JSON holds the keys the README lists under "Outputs" (none is ever renamed); the
 Markdown file and the console table show the same numbers: one row per
 metric and one column per model, each value with its bootstrap standard
 error, the gap of the unlearned model to the reference, and the noise floor
@@ -24,6 +24,7 @@ Example
 
 import math
 
+from speechbrain_unlearn.evaluation.metrics import within_noise_floor
 from speechbrain_unlearn.io import write_json, write_text
 
 MODELS = ("original", "retrained", "unlearned")
@@ -47,8 +48,7 @@ def gap_cell(gap, floor):
     """A gap, marked ``≈`` when it is at or below its noise floor."""
     if gap is None:
         return "-"
-    within = floor is not None and not math.isnan(floor) and gap <= floor
-    return f"{_fmt(gap)} ≈" if within else _fmt(gap)
+    return f"{_fmt(gap)} ≈" if within_noise_floor(gap, floor) else _fmt(gap)
 
 
 def _table(header, rows):

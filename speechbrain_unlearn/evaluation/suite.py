@@ -31,7 +31,7 @@ from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.evaluation import membership as mia
 from speechbrain_unlearn.evaluation.bootstrap import bootstrap_se
 from speechbrain_unlearn.evaluation.distance import distance
-from speechbrain_unlearn.evaluation.memo import Memo, dataset_identity
+from speechbrain_unlearn.evaluation.memo import Memo
 from speechbrain_unlearn.evaluation.metrics import gaps, loss_threshold_auc, model_metrics
 from speechbrain_unlearn.evaluation.verification import centroid_id_rate, score_summary, verification_metrics
 
@@ -49,7 +49,7 @@ def score_sets(model, eval_sets, hp, run_opts, names=None, memo=None):
             "score",
             model,
             hp,
-            lambda items=items: [dataset_identity(items)],
+            lambda items=items: [items.identity()],
             lambda items=items: brain.score(items, hp["eval_batch_size"]),
         )
         for s, items in eval_sets.items()
@@ -182,7 +182,7 @@ def shadow_statistics(shadows, eval_sets, plan, forget_ids, hp, run_opts, memo=N
     return np.stack(phis), np.stack(ins)
 
 
-def embeddings_by_id(model, eval_sets, rows, hp, run_opts, names, memo=None):
+def embeddings_by_id(model, eval_sets, hp, run_opts, names, memo=None):
     """``{utterance ID: embedding}`` and ``(embeddings, labels)`` per set ``names`` (reused from ``memo``)."""
     memo = memo or Memo(None)
     brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=run_opts)
@@ -193,11 +193,11 @@ def embeddings_by_id(model, eval_sets, rows, hp, run_opts, names, memo=None):
             "embed",
             state,
             hp,
-            lambda name=name: [dataset_identity(eval_sets[name])],
+            lambda name=name: [eval_sets[name].identity()],
             lambda name=name: tuple(t.cpu() for t in brain.embed(eval_sets[name], hp["eval_batch_size"])),
         )
         per_set[name] = (emb, labels)
-        by_id.update({r["ID"]: e for r, e in zip(rows[name], emb)})
+        by_id.update(dict(zip(eval_sets[name].ids, emb)))
     return by_id, per_set
 
 
@@ -206,7 +206,7 @@ def shared(name, memo):
     return None if name == "unlearned" else memo
 
 
-def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
+def evaluate_models(models, eval_sets, hp, run_opts, context):
     """Run every hook; return the results keys to merge (see the module docstring).
 
     Arguments
@@ -214,9 +214,8 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
     models : dict
         ``original``, ``unlearned`` and (optional) ``retrained`` models.
     eval_sets : dict
-        ``test``, ``retain``, ``forget`` (and ``forget_test``) datasets.
-    rows : dict
-        The manifest rows of the same sets.
+        ``test``, ``retain``, ``forget`` (and ``forget_test``) utterance sets
+        (:class:`~speechbrain_unlearn.data.utterances.UtteranceSet`, whole utterances).
     hp : dict
         The run's hparams (``seed``, ``eval_batch_size``, ``bootstrap_samples``).
     run_opts : dict
@@ -251,7 +250,7 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
     )
     shadow_phi = shadow_in = None
     if context.get("shadows"):
-        forget_ids = [r["ID"] for r in rows["forget"]]
+        forget_ids = eval_sets["forget"].ids
         shadow_phi, shadow_in = shadow_statistics(context["shadows"], eval_sets, plan, forget_ids, hp, run_opts, memo)
     out = {"metrics": {}, "standard_errors": {}, "per_class_test_acc": {}}
     for name, recs in records.items():
@@ -269,7 +268,7 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
         "lira_shadows": len(context.get("shadows") or []),
     }
     if context.get("trials"):
-        verification(models, eval_sets, rows, hp, run_opts, context, out)
+        verification(models, eval_sets, hp, run_opts, context, out)
     if "retrained" in records:
         ref = records["retrained"]["forget"]
         out["distance_to_retrain"] = distance(records["unlearned"]["forget"], ref)
@@ -282,16 +281,16 @@ def evaluate_models(models, eval_sets, rows, hp, run_opts, context):
     return out
 
 
-def verification(models, eval_sets, rows, hp, run_opts, context, out):
+def verification(models, eval_sets, hp, run_opts, context, out):
     """Fill ``eer``, ``min_dcf``, ``forgotten_speaker_id_rate`` and ``verification`` in ``out``."""
     test_sets = [s for s in ("test", "forget_test") if s in eval_sets]
-    speaker_of = {r["ID"]: r["label"] for s in test_sets for r in rows[s]}
+    speaker_of = {r["ID"]: r["label"] for s in test_sets for r in eval_sets[s].rows}
     forgotten_names = [context["class_names"][c] for c in context["forgotten_labels"]]
     same_speaker = {}
     for name, model in models.items():
         enrol = ["retain", "forget"] if context["forgotten"] else []
         memo = shared(name, context.get("memo"))
-        by_id, per_set = embeddings_by_id(model, eval_sets, rows, hp, run_opts, test_sets + enrol, memo)
+        by_id, per_set = embeddings_by_id(model, eval_sets, hp, run_opts, test_sets + enrol, memo)
         metrics, same_speaker[name] = verification_metrics(by_id, speaker_of, context["trials"], forgotten_names)
         out["metrics"][name].update(metrics)
         if context["forgotten"]:

@@ -35,20 +35,22 @@ Hparams (``hparams/bad_teacher.yaml``): ``bad_teacher_temperature``,
 import torch
 
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import WithFields, distillation_kl, frozen_copy, seeded_sample
+from speechbrain_unlearn.methods.distillation import distillation_kl, frozen_copy
+from speechbrain_unlearn.methods.relabel import WithFields
 
 
 class BadTeacher(Unlearner):
     """Competent/incompetent teacher distillation (see the module docstring)."""
 
-    def unlearn(self, forget_set, retain_set):
+    def unlearn(self, request):
         """Distil the student on forget and sampled retain utterances (steps 1 to 4)."""
         hp, model = self.hparams, self.modules.model
         competent = frozen_copy(model)
-        incompetent = frozen_copy(hp.initial_model().to(self.device))
+        forget_set, retain_set = request.forget, request.retain
+        incompetent = frozen_copy(request.new_model().to(self.device))
         fraction = float(hp.bad_teacher_retain_fraction)
         n_retain = max(1, int(round(fraction * len(retain_set))))
-        retain_part = seeded_sample(retain_set, n_retain, hp.seed)
+        retain_part = retain_set.sample(n_retain, hp.seed)
         data = torch.utils.data.ConcatDataset([WithFields(forget_set, forget=1), WithFields(retain_part, forget=0)])
         loader = self.training_loader(data, hp.unlearn_batch_size)
         optimizer = hp.unlearn_opt_class(model.parameters())

@@ -2,9 +2,11 @@
 
 An unlearner is an :class:`~speechbrain_unlearn.brain.UtteranceBrain` whose
 ``modules.model`` starts as a *copy* of the original model. The pipeline calls
-:meth:`Unlearner.unlearn` once with the forget and retain datasets and then
-scores ``modules.model`` (left in eval mode) as the unlearned model (through
-:meth:`Unlearner.run`, which adds the divergence guard,
+:meth:`Unlearner.unlearn` once with a
+:class:`~speechbrain_unlearn.request.DeletionRequest` (the forget and retain
+sets, the forgotten classes, the original's initialisation and stored
+statistics) and then scores ``modules.model`` (left in eval mode) as the
+unlearned model (through :meth:`Unlearner.run`, which adds the divergence guard,
 :mod:`speechbrain_unlearn.methods.guard`: a method's loop calls
 ``self.guard.step(loss)`` after each optimiser step). A method file
 subclasses it, implements ``unlearn`` (reading like the paper's algorithm
@@ -26,7 +28,7 @@ and its schedule ``unlearn_lr_annealing``.
 Example
 -------
 >>> class DoNothing(Unlearner):
-...     def unlearn(self, forget_set, retain_set):
+...     def unlearn(self, request):
 ...         return {"steps": 0}
 >>> DoNothing.check_scenario("sample")
 >>> DoNothing.scenarios = ("class",)
@@ -36,12 +38,14 @@ Traceback (most recent call last):
 speechbrain_unlearn.errors.UnlearnError: DoNothing supports the scenarios class, not sample
 """
 
-from speechbrain_unlearn.brain import UtteranceBrain
+import torch
+
+from speechbrain_unlearn.brain import UtteranceBrain, train_keeping_batchnorm_statistics
+from speechbrain_unlearn.cost import count_gradients
 from speechbrain_unlearn.data.splits import SCENARIOS
 from speechbrain_unlearn.errors import UnlearnError
-from speechbrain_unlearn.evaluation.cost import count_gradients
-from speechbrain_unlearn.methods.common import UtteranceMean, train_keeping_batchnorm_statistics
 from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
+from speechbrain_unlearn.methods.loop import UtteranceMean
 
 
 class Unlearner(UtteranceBrain):
@@ -79,8 +83,8 @@ class Unlearner(UtteranceBrain):
     def check_hparams(cls, hparams):
         """Refuse, in one line, settings this method cannot use (before anything is written)."""
 
-    def run(self, forget_set, retain_set):
-        """:meth:`unlearn` under the divergence guard.
+    def run(self, request):
+        """:meth:`unlearn` of ``request`` (a ``DeletionRequest``) under the divergence guard.
 
         The model is left in eval mode, also when the guard stopped the
         method mid-loop or the method trained through ``fit``.
@@ -92,14 +96,26 @@ class Unlearner(UtteranceBrain):
             (``method_status`` in the results: ``ok`` or ``diverged``, why,
             and the step whose weights were restored).
         """
-        self.guard = DivergenceGuard.from_hparams(self, retain_set)
+        self.guard = DivergenceGuard.from_hparams(self, request.retain)
         try:
-            diagnostics = self.unlearn(forget_set, retain_set) or {}
+            diagnostics = self.unlearn(request) or {}
             self.guard.check()
         except Diverged:
             diagnostics = {}
         self.modules.model.eval()
         return diagnostics, self.guard.status()
+
+    def results_keys(self, diagnostics):
+        """The method's keys of the results JSON: ``method_diagnostics`` (and :attr:`results_key`, the same dict).
+
+        The diagnostics say whether the method resumed from a checkpoint
+        (``resumed``) unless the method reported it.
+        """
+        diagnostics.setdefault("resumed", bool(self.resumed))
+        keys = {"method_diagnostics": diagnostics}
+        if self.results_key:
+            keys[self.results_key] = diagnostics
+        return keys
 
     def minibatches(self, loader, epoch, keep_batchnorm_statistics=False):
         """The batches of ``loader`` in its seeded order for ``epoch``, on the device.
@@ -108,7 +124,7 @@ class Unlearner(UtteranceBrain):
         guard's accuracy check in between may change modes), with its
         BatchNorm layers in eval mode if ``keep_batchnorm_statistics``
         (batches of forget utterances only:
-        :func:`~speechbrain_unlearn.methods.common.train_keeping_batchnorm_statistics`).
+        :func:`~speechbrain_unlearn.brain.train_keeping_batchnorm_statistics`).
         """
         loader.sampler.set_epoch(epoch)
         model = self.modules.model
@@ -171,13 +187,14 @@ class Unlearner(UtteranceBrain):
             mean.add(reported, len(batch.label))
         return mean.value
 
-    def unlearn(self, forget_set, retain_set):
+    def unlearn(self, request):
         """Remove the forget set's influence from ``self.modules.model``.
 
         Arguments
         ---------
-        forget_set, retain_set : DynamicItemDataset
-            Training items (randomly cropped where the task crops).
+        request : DeletionRequest
+            The forget and retain sets (training items: randomly cropped
+            where the task crops) and what else a method may use.
 
         Returns
         -------
@@ -185,3 +202,17 @@ class Unlearner(UtteranceBrain):
             Method diagnostics for the results JSON (plain Python values).
         """
         raise NotImplementedError
+
+
+def retrain_from_scratch(brain, request):
+    """Train ``brain``'s model on the retain set from the original's initialisation; the last epoch's loss.
+
+    ``brain`` trains with the task's recipe (its optimiser and schedule) and
+    the run's seed: with the same seed this reproduces the run's reference
+    exactly.
+    """
+    hp = brain.hparams
+    brain.modules.model.load_state_dict(request.new_model().state_dict())
+    torch.manual_seed(hp.seed)
+    brain.train_epochs(request.retain, hp.number_of_epochs, hp.batch_size)
+    return brain.train_loss

@@ -43,9 +43,9 @@ Hparams (``hparams/boundary.yaml``): ``boundary_epsilon`` (``epsilon``),
 
 import torch
 
-from speechbrain_unlearn.evaluation.cost import count_gradients
+from speechbrain_unlearn.cost import count_gradients
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import dataset_labels, frozen_copy
+from speechbrain_unlearn.methods.distillation import frozen_copy
 from speechbrain_unlearn.models import length_mask
 
 
@@ -93,14 +93,14 @@ class BoundaryShrink(Unlearner):
             scores[:, forgotten] = float("-inf")
             return scores.argmax(dim=1), reached
 
-    def unlearn(self, forget_set, retain_set):
-        """Fine-tune on ``forget_set`` with FGSM neighbour labels for ``unlearn_epochs`` epochs."""
+    def unlearn(self, request):
+        """Fine-tune on the forget set with FGSM neighbour labels for ``unlearn_epochs`` epochs."""
         hp = self.hparams
         model = self.modules.model
         attacked = frozen_copy(model)
-        forgotten = torch.tensor(sorted(set(dataset_labels(forget_set))), device=self.device)
+        forgotten = torch.tensor(list(request.forgotten_classes), device=self.device)
         optimizer = hp.unlearn_opt_class(model.parameters())
-        loader = self.training_loader(forget_set, hp.unlearn_batch_size)
+        loader = self.training_loader(request.forget, hp.unlearn_batch_size)
         reached = count = 0
         neighbours = torch.zeros(0, dtype=torch.long)
         for epoch in range(int(hp.unlearn_epochs)):

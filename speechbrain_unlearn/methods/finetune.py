@@ -21,7 +21,7 @@ from speechbrain_unlearn.methods.base import Unlearner
 class FineTune(Unlearner):
     """Fine-tune the original on the retain set."""
 
-    def unlearn(self, forget_set, retain_set):
-        """Train on ``retain_set`` for ``unlearn_epochs`` epochs."""
-        self.train_epochs(retain_set, self.hparams.unlearn_epochs, self.hparams.unlearn_batch_size)
+    def unlearn(self, request):
+        """Train on the retain set for ``unlearn_epochs`` epochs."""
+        self.train_epochs(request.retain, self.hparams.unlearn_epochs, self.hparams.unlearn_batch_size)
         return {"epochs": int(self.hparams.unlearn_epochs), "retain_loss": self.train_loss}

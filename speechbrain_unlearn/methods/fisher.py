@@ -49,9 +49,9 @@ from the task: ``eval_batch_size``, ``curvature_crop_frames``, ``seed``.
 
 import torch
 
+from speechbrain_unlearn.curvature.diagonal import squared_gradient_sums
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import dataset_labels, seeded_sample, squared_gradient_sums
-from speechbrain_unlearn.methods.head_suppress import suppress_cosine
+from speechbrain_unlearn.methods.heads import class_rows, head_prefix, suppress_cosine
 
 
 def noise_std(fisher, alpha, power, floor, cap):
@@ -72,12 +72,12 @@ def noise_std(fisher, alpha, power, floor, cap):
 class FisherForgetting(Unlearner):
     """Inverse-Fisher Gaussian noise (see the module docstring)."""
 
-    def unlearn(self, forget_set, retain_set):
+    def unlearn(self, request):
         """Estimate the retain Fisher, add the shaped noise, and clear forgotten classes' head rows."""
         hp, model = self.hparams, self.modules.model
-        fisher, n_samples = self.retain_fisher(retain_set)
-        forgotten = sorted(set(dataset_labels(forget_set))) if getattr(hp, "forget_removes_classes", False) else []
-        head_rows = self.head_rows(model, forgotten)
+        fisher, n_samples = self.retain_fisher(request.retain)
+        forgotten = list(request.forgotten_classes)
+        head_rows = class_rows(model, forgotten)
         params = dict(model.named_parameters())
         generator = torch.Generator(device=self.device).manual_seed(int(hp.seed))
         floor, cap = float(hp.fisher_min), float(hp.fisher_max_std)
@@ -112,26 +112,16 @@ class FisherForgetting(Unlearner):
     def retain_fisher(self, retain_set):
         """Step 1: the mean squared per-sample gradients over a seeded retain sample, and its size."""
         hp, model = self.hparams, self.modules.model
-        sample = seeded_sample(retain_set, hp.fisher_samples, hp.seed)
-        crop = getattr(hp, "curvature_crop_frames", None)
+        sample = retain_set.sample(hp.fisher_samples, hp.seed)
+        crop = hp.curvature_crop_frames
         stats, _ = squared_gradient_sums(model, hp.loss, sample, self.device, hp.eval_batch_size, crop)
         return stats.mean(), stats.count
-
-    @staticmethod
-    def head_rows(model, forgotten):
-        """Names of the head parameters with one row per class (empty when no class is forgotten)."""
-        if not forgotten:
-            return {}
-        prefix = f"{getattr(model, 'head_name', 'head')}."
-        named = dict(model.named_parameters())
-        n_classes = named[f"{prefix}weight"].shape[0]
-        return {n: p for n, p in named.items() if n.startswith(prefix) and p.dim() >= 1 and p.shape[0] == n_classes}
 
     def clear_classes(self, model, head_rows, forgotten):
         """Step 4 on the forgotten classes' head rows; says what was done."""
         if not forgotten:
             return None
-        prefix = f"{getattr(model, 'head_name', 'head')}."
+        prefix = head_prefix(model)
         bias = head_rows.get(f"{prefix}bias")
         if bias is not None:
             for param in head_rows.values():

@@ -41,53 +41,11 @@ Hparams (``hparams/head_suppress.yaml``): ``suppress_logit_margin`` (``c``).
 """
 
 import torch
-import torch.nn.functional as F
 from speechbrain.lobes.models.ECAPA_TDNN import Classifier
 
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import dataset_labels
-
-#: ``eps`` of :func:`torch.nn.functional.normalize`, which SpeechBrain's ``Classifier`` uses.
-NORMALIZE_EPS = 1e-12
-
-
-@torch.no_grad()
-def suppress_linear(head, forgotten, margin):
-    """Set each forgotten row of a ``Linear`` head to the retained rows' mean, bias lowered by ``margin``.
-
-    Example
-    -------
-    >>> head = torch.nn.Linear(3, 4)
-    >>> h = torch.randn(100, 3)
-    >>> before = head(h)
-    >>> suppress_linear(head, [1], margin=5.0)
-    >>> after = head(h)
-    >>> bool((after.argmax(1) != 1).all()), bool(torch.equal(after[:, [0, 2, 3]], before[:, [0, 2, 3]]))
-    (True, True)
-    """
-    kept = [k for k in range(head.out_features) if k not in set(forgotten)]
-    head.weight[forgotten] = head.weight[kept].mean(dim=0)
-    if head.bias is None:
-        raise UnlearnError("head_suppress needs a Linear head with a bias")
-    head.bias[forgotten] = head.bias[kept].mean() - float(margin)
-
-
-@torch.no_grad()
-def suppress_cosine(weight, forgotten):
-    """Set each forgotten row of a cosine classifier's weight to ``eps`` times the retained unit rows' mean.
-
-    Example
-    -------
-    >>> weight = torch.randn(5, 8)
-    >>> suppress_cosine(weight, [0, 3])
-    >>> scores = F.linear(F.normalize(torch.randn(1000, 8)), F.normalize(weight))
-    >>> bool(torch.isin(scores.argmax(1), torch.tensor([0, 3])).any())
-    False
-    """
-    kept = [k for k in range(weight.shape[0]) if k not in set(forgotten)]
-    mean = F.normalize(weight[kept], eps=NORMALIZE_EPS).mean(dim=0)
-    weight[forgotten] = mean * torch.tensor(NORMALIZE_EPS, dtype=weight.dtype)
+from speechbrain_unlearn.methods.heads import head_of, suppress_cosine, suppress_linear
 
 
 class HeadSuppress(Unlearner):
@@ -95,11 +53,11 @@ class HeadSuppress(Unlearner):
 
     needs_forgotten_classes = True
 
-    def unlearn(self, forget_set, retain_set):
-        """Edit the head's rows of the classes of ``forget_set``."""
-        forgotten = sorted(set(dataset_labels(forget_set)))
+    def unlearn(self, request):
+        """Edit the head's rows of the request's forgotten classes."""
+        forgotten = list(request.forgotten_classes)
         model = self.modules.model
-        head = getattr(model, getattr(model, "head_name", "head"), None)
+        head = head_of(model)
         if not isinstance(head, (torch.nn.Linear, Classifier)):
             raise UnlearnError(
                 f"head_suppress edits a Linear head or SpeechBrain's cosine Classifier, not {type(head).__name__}"

@@ -12,7 +12,7 @@ Algorithm
 Input: original weights ``theta*`` trained on ``n`` utterances with L2
 coefficient ``lambda``, forget set F (``m`` utterances), retain set R, scope S,
 damping ``delta``, scale ``alpha``; optionally the original's stored curvature
-statistics (:mod:`speechbrain_unlearn.aware`).
+statistics (:mod:`speechbrain_unlearn.curvature.aware`).
 
 1. one pass over F (eval mode, padding-free batches):
    ``g_F = sum_{i in F} grad_S l_i(theta*)``, F's K-FAC factors and embeddings
@@ -73,17 +73,18 @@ import time
 import torch
 from torch.func import functional_call, grad
 
-from speechbrain_unlearn.aware import curvature_statistics
-from speechbrain_unlearn.curvature.cached import KroneckerFactors, layer_matrix, split_layer_matrix
+from speechbrain_unlearn.brain import UtteranceBrain
+from speechbrain_unlearn.cost import count_gradients
+from speechbrain_unlearn.curvature.aware import curvature_statistics
+from speechbrain_unlearn.curvature.cached import KroneckerFactors
 from speechbrain_unlearn.curvature.ggn_factors import ggn_factors
-from speechbrain_unlearn.curvature.newton import newton_removal, removal_rhs
+from speechbrain_unlearn.curvature.kfac_step import kfac_layers, kfac_newton_step
+from speechbrain_unlearn.curvature.newton import newton_removal
 from speechbrain_unlearn.curvature.products import curvature_operator, dot, norm
 from speechbrain_unlearn.curvature.solvers import top_eigenvalue
-from speechbrain_unlearn.data.dataio import fixed_length_batches, make_dataset
 from speechbrain_unlearn.errors import UnlearnError
-from speechbrain_unlearn.evaluation.cost import count_gradients
-from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import subset
+from speechbrain_unlearn.methods.base import Unlearner, retrain_from_scratch
+from speechbrain_unlearn.methods.heads import HeadOnly, head_prefix, in_head
 
 logger = logging.getLogger(__name__)
 
@@ -95,74 +96,37 @@ def _copy_factors(model, factors):
     return copy
 
 
-def _union(first, second):
-    """The :func:`make_dataset` dataset of two such datasets' rows."""
-    src = first.source
-    return make_dataset(src["rows"] + second.source["rows"], src["encoder"], src["store"], src["crop_frames"])
-
-
-class _Head(torch.nn.Module):
-    """The head of a model as a module of its own, for ``functional_call``."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, embeddings):
-        return self.model.classify(embeddings)
-
-
 class Influence(Unlearner):
     """Newton-step removal of the forget set (see the module docstring)."""
 
     #: The results JSON key of this method's diagnostics.
     results_key = "influence"
 
-    def unlearn(self, forget_set, retain_set):
+    def unlearn(self, request):
         """Serve the deletion request(s), then the optional repair (see the module docstring)."""
         hp, model = self.hparams, self.modules.model
         model.eval()
-        crop, batch_size = hp.curvature_crop_frames, hp.eval_batch_size
+        self.alpha = float(hp.influence_class_alpha if request.removes_classes else hp.influence_alpha)
         layers = self.scope_layers(model, hp.influence_scope)
-        names = [n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in layers or self.in_head(model, n)]
-
-        # what every request checks against: seeded samples of the final retain set
-        order = torch.randperm(len(retain_set), generator=torch.Generator().manual_seed(int(hp.seed))).tolist()
-        check = subset(retain_set, order[: int(hp.influence_check_samples)])
-        self.check_batches = list(fixed_length_batches(check, crop, batch_size))
-        self.bn_sample = torch.utils.data.Subset(retain_set, order[: int(hp.batchnorm_samples)])
-
+        names = [n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in layers or in_head(model, n)]
+        self.prepare_checks(request.retain)
         start = time.time()
-        stored = getattr(hp, "original_curvature", None)
-        if stored is not None:
-            source = "cached"
-            stats = {**stored, "factors": _copy_factors(model, stored["factors"])}
-        else:
-            source = "computed"
-            stats = curvature_statistics(model, _union(forget_set, retain_set), hp.loss, int(hp.seed), crop, batch_size)
+        source, stats = self.statistics(request)
         statistics_time = time.time() - start
-
-        # the residual of doing nothing, with BatchNorm statistics of R as after a step
-        saved = {k: v.clone() for k, v in model.state_dict().items()}
-        if hp.reestimate_batchnorm:
-            self.reestimate_batchnorm(self.bn_sample, batch_size)
-        residual_original = self.gradient_residual(names)
-        model.load_state_dict(saved)
-        n_current = len(forget_set) + len(retain_set)
-        reports, fallback = [], None
-        for request in self.requests(forget_set):
-            report = self.remove(request, n_current, stats, layers)
-            n_current -= len(request.source["rows"])
+        residual_original = self.residual_at_original(names)
+        reports, fallback, n_current = [], None, request.size + len(request.retain)
+        for part in self.requests(request.forget):
+            report = self.remove(part, n_current, stats, layers)
+            n_current -= len(part)
             report["gradient_residual"] = self.gradient_residual(names)
             report["residual_ratio"] = report["gradient_residual"] / max(residual_original, 1e-30)
             reports.append(report)
             if report["residual_ratio"] > float(hp.influence_residual_bound):
-                fallback = self.fall_back(forget_set, retain_set)
+                fallback = self.fall_back(request)
                 break
-
         start = time.time()
         if int(hp.repair_steps) > 0 and fallback is None:
-            self.repair(retain_set, int(hp.repair_steps))
+            self.repair(request.retain, int(hp.repair_steps))
         repair_time = time.time() - start
         total = sum(p.numel() for p in model.parameters())
         touched = sum(p.numel() for n, p in model.named_parameters() if n in names)
@@ -178,11 +142,40 @@ class Influence(Unlearner):
             "fallback": fallback,
             # utterances the down-dated statistics still cover (the retain set once all requests are served)
             "statistics_utterances": len(stats["ids"]),
+            # the statistics pass over the training set, as a share of the original's training time
+            "training_overhead": (request.original_statistics or {}).get("training_overhead"),
         }
         out["time_s"] = {"statistics": round(statistics_time, 3), **out["time_s"], "repair": round(repair_time, 3)}
         if len(reports) > 1:
             out["per_request"] = reports
         return out
+
+    def prepare_checks(self, retain_set):
+        """What every request checks against: seeded samples of the final retain set."""
+        hp = self.hparams
+        order = torch.randperm(len(retain_set), generator=torch.Generator().manual_seed(int(hp.seed))).tolist()
+        check = retain_set.subset(order[: int(hp.influence_check_samples)])
+        self.check_batches = list(check.fixed_length_batches(hp.curvature_crop_frames, hp.eval_batch_size))
+        self.bn_sample = retain_set.subset(order[: int(hp.batchnorm_samples)])
+
+    def statistics(self, request):
+        """The curvature statistics to down-date: a copy of the stored ones, or computed now over F and R."""
+        hp, model = self.hparams, self.modules.model
+        stored = request.original_statistics
+        if stored is not None:
+            return "cached", {**stored, "factors": _copy_factors(model, stored["factors"])}
+        crop, batch_size = hp.curvature_crop_frames, hp.eval_batch_size
+        return "computed", curvature_statistics(model, request.training_set, hp.loss, int(hp.seed), crop, batch_size)
+
+    def residual_at_original(self, names):
+        """The residual of doing nothing, with BatchNorm statistics of R as after a step (the weights are restored)."""
+        model = self.modules.model
+        saved = {k: v.clone() for k, v in model.state_dict().items()}
+        if self.hparams.reestimate_batchnorm:
+            self.reestimate_batchnorm(self.bn_sample, self.hparams.eval_batch_size)
+        residual = self.gradient_residual(names)
+        model.load_state_dict(saved)
+        return residual
 
     @classmethod
     def check_hparams(cls, hparams):
@@ -196,33 +189,72 @@ class Influence(Unlearner):
     def requests(self, forget_set):
         """The forget set as ``influence_requests`` deletion requests (a seeded partition)."""
         n_requests = int(self.hparams.influence_requests)
-        rows = forget_set.source["rows"]
-        if n_requests > len(rows):
+        if n_requests > len(forget_set):
             raise UnlearnError(
-                f"influence_requests ({n_requests}) is more than the forget set's {len(rows)} utterances"
+                f"influence_requests ({n_requests}) is more than the forget set's {len(forget_set)} utterances"
             )
-        order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(int(self.hparams.seed) + 1))
-        return [subset(forget_set, sorted(part.tolist())) for part in torch.tensor_split(order, n_requests)]
+        order = torch.randperm(len(forget_set), generator=torch.Generator().manual_seed(int(self.hparams.seed) + 1))
+        return [forget_set.subset(sorted(part.tolist())) for part in torch.tensor_split(order, n_requests)]
 
-    def remove(self, request, n_train, stats, layers):
+    def remove(self, part, n_train, stats, layers):
         """Remove one request from ``self.modules.model`` and down-date ``stats`` (steps 1 to 5)."""
-        hp, model, times = self.hparams, self.modules.model, {}
-        n_forget = len(request.source["rows"])
-        crop, batch_size = hp.curvature_crop_frames, hp.eval_batch_size
-        l2, damping = float(hp.influence_l2), float(hp.influence_l2) + float(hp.influence_damping)
-
-        # 1. one pass over the forget set
         start = time.time()
-        forget_batches = list(fixed_length_batches(request, crop, batch_size))
+        forget = self.forget_pass(part, layers)  # 1.
+        self.downdate(stats, forget, layers)  # 2.
+        times = {"forget_pass": time.time() - start}
+        start = time.time()
+        step = self.damped_step(forget, stats, layers, n_train, len(part))  # 3. to 5.
+        times["solve"] = time.time() - start
+        grad_all = {**{k[len("model.") :]: v for k, v in forget["g_head"].items()}, **forget["g_layers"]}
+        predicted = forget["loss_before"] + float(dot({k: grad_all[k] for k in step["step"]}, step["step"]))
+        n_forget = len(part)
+        return {
+            "solver": step["solver"],
+            "damping_trials": step["trials"],
+            "damping": step["trials"][-1]["damping"],
+            "accepted": step["accepted"],
+            "step_norm": float(norm(step["step"])),
+            "forget_loss_before": forget["loss_before"] / n_forget,
+            "forget_loss_predicted": predicted / n_forget,
+            "forget_loss_after": step["loss_after"] / n_forget,
+            "top_eigenvalue": {"head": step["head_top"], "kfac": step["kfac_top"]},
+            "batchnorm_layers": step["batchnorm_layers"],
+            "time_s": {k: round(v, 3) for k, v in times.items()},
+        }
+
+    def forget_pass(self, part, layers):
+        """Step 1: one pass over the request: its batches, gradients, loss, embeddings and head gradient."""
+        hp, model = self.hparams, self.modules.model
+        batches = list(part.fixed_length_batches(hp.curvature_crop_frames, hp.eval_batch_size))
         names = [n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in layers]
-        g_forget, loss_before = self.forget_gradients(model, forget_batches, names)
+        g_layers, loss_before = self.forget_gradients(model, batches, names)
         with torch.no_grad():
-            emb_f = torch.cat([model.embed(*b.feats) for b in forget_batches])
-            y_f = torch.cat([b.label for b in forget_batches])
-        # 2. the retain curvature: down-date the statistics
-        forget_ids = {i for b in forget_batches for i in b.id}
+            embeddings = torch.cat([model.embed(*b.feats) for b in batches])
+            labels = torch.cat([b.label for b in batches])
+        head = HeadOnly(model)
+        head_params = {
+            k: v.detach().clone() for k, v in head.named_parameters() if k.startswith(f"model.{head_prefix(model)}")
+        }
+
+        def head_loss(p, emb, y):
+            return hp.loss(functional_call(head, p, (emb,)), y).sum()
+
+        g_head = grad(head_loss)(head_params, embeddings, labels)
+        return {
+            "batches": batches,
+            "g_layers": g_layers,
+            "loss_before": loss_before,
+            "g_head": g_head,
+            "head": head,
+            "head_params": head_params,
+        }
+
+    def downdate(self, stats, forget, layers):
+        """Step 2: subtract the request's share from the factors; drop its stored embeddings."""
+        hp, model = self.hparams, self.modules.model
+        forget_ids = {i for b in forget["batches"] for i in b.id}
         if layers:
-            batches = ((b.id, b.feats, b.label) for b in forget_batches)
+            batches = ((b.id, b.feats, b.label) for b in forget["batches"])
             stats["factors"].merge(ggn_factors(model, batches, hp.loss.logits, int(hp.seed)), sign=-1.0)
         keep = torch.tensor([i not in forget_ids for i in stats["ids"]])
         stats.update(
@@ -230,90 +262,85 @@ class Influence(Unlearner):
             labels=stats["labels"][keep],
             ids=[i for i, k in zip(stats["ids"], keep.tolist()) if k],
         )
-        emb_r, y_r = stats["embeddings"], stats["labels"]
-        times["forget_pass"] = time.time() - start
 
-        # 3. solve, 4. step, 5. safeguard: damping raised until the step is safe
-        start = time.time()
-        head = _Head(model)
-        prefix = f"model.{model.head_name}."
-        head_params = {k: v.detach().clone() for k, v in head.named_parameters() if k.startswith(prefix)}
-
-        def head_loss(p, emb, y):
-            return hp.loss(functional_call(head, p, (emb,)), y).sum()
-
-        g_head = grad(head_loss)(head_params, emb_f, y_f)
+    def damped_step(self, forget, stats, layers, n_train, n_forget):
+        """Steps 3 to 5: solve and step, raising the damping until the safeguard holds (else undo)."""
+        hp, model = self.hparams, self.modules.model
+        damping = float(hp.influence_l2) + float(hp.influence_damping)
         check_before = self.check_loss()
         saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
         trials = []
         for trial in range(int(hp.influence_damping_trials)):
             if trial:
                 model.load_state_dict(saved)
-            operator = curvature_operator(
-                hp.influence_curvature,
-                lambda p: hp.loss.logits(functional_call(head, p, (emb_r,)), y_r),
-                lambda logits: hp.loss.cross_entropy(logits, y_r).mean(),
-                head_params,
-                damping=damping,
-            )
-            head_step, report = newton_removal(
-                g_head,
-                head_params,
-                n_train,
-                n_forget,
-                operator,
-                l2=l2,
-                alpha=self.alpha(),
-                solver=hp.influence_solver,
-                tol=float(hp.influence_tol),
-                max_iter=int(hp.influence_max_iter),
-            )
-            body_step, kfac_top = self.kfac_step(
-                model, stats["factors"], layers, g_forget, (n_train, n_forget), l2, damping, self.alpha()
-            )
-            step_all = {**{k[len("model.") :]: v for k, v in head_step.items()}, **body_step}
-            params = dict(model.named_parameters())
-            with torch.no_grad():
-                for name, value in step_all.items():
-                    params[name].add_(value)
-            # the forget loss the first-order prediction refers to (BatchNorm as it was)
-            loss_after = self.forget_gradients(model, forget_batches, [])[1]
-            # the retain check runs with BatchNorm statistics of the stepped weights
-            bn_layers = self.reestimate_batchnorm(self.bn_sample, batch_size) if hp.reestimate_batchnorm else 0
-            relative_step = float(norm(step_all)) / max(float(norm({k: saved[k] for k in step_all})), 1e-12)
-            change = self.check_loss() - check_before
-            trials.append({"damping": damping, "retain_loss_change": change, "relative_step": relative_step})
-            if self.acceptable(change, relative_step, loss_after):
+            result = self.trial_step(forget, stats, layers, (n_train, n_forget), damping, saved)
+            result["retain_loss_change"] = self.check_loss() - check_before
+            trials.append({k: result.pop(k) for k in ("damping", "retain_loss_change", "relative_step")})
+            if self.acceptable(trials[-1]["retain_loss_change"], trials[-1]["relative_step"], result["loss_after"]):
                 break
             damping *= 10.0
-        accepted = self.acceptable(trials[-1]["retain_loss_change"], trials[-1]["relative_step"], loss_after)
+        accepted = self.acceptable(trials[-1]["retain_loss_change"], trials[-1]["relative_step"], result["loss_after"])
         if not accepted:
             # no damping made the step safe: leave the weights as they were
             model.load_state_dict(saved)
-            step_all = {k: torch.zeros_like(v) for k, v in step_all.items()}
-            loss_after = loss_before
-            bn_layers = self.reestimate_batchnorm(self.bn_sample, batch_size) if hp.reestimate_batchnorm else 0
-        times["solve"] = time.time() - start
-        grad_all = {**{k[len("model.") :]: v for k, v in g_head.items()}, **g_forget}
-        predicted = loss_before + float(dot({k: grad_all[k] for k in step_all}, step_all))
+            result["step"] = {k: torch.zeros_like(v) for k, v in result["step"].items()}
+            result["loss_after"] = forget["loss_before"]
+            result["batchnorm_layers"] = self.reestimate()
+        result["head_top"] = top_eigenvalue(result.pop("operator"), forget["head_params"], iters=10)
+        return {**result, "trials": trials, "accepted": accepted}
+
+    def trial_step(self, forget, stats, layers, sizes, damping, saved):
+        """One damping trial: the head's and the layers' Newton steps, applied; what the safeguard reads."""
+        hp, model = self.hparams, self.modules.model
+        emb_r, y_r, head = stats["embeddings"], stats["labels"], forget["head"]
+        operator = curvature_operator(
+            hp.influence_curvature,
+            lambda p: hp.loss.logits(functional_call(head, p, (emb_r,)), y_r),
+            lambda logits: hp.loss.cross_entropy(logits, y_r).mean(),
+            forget["head_params"],
+            damping=damping,
+        )
+        l2 = float(hp.influence_l2)
+        head_step, report = newton_removal(
+            forget["g_head"],
+            forget["head_params"],
+            *sizes,
+            operator,
+            l2=l2,
+            alpha=self.alpha,
+            solver=hp.influence_solver,
+            tol=float(hp.influence_tol),
+            max_iter=int(hp.influence_max_iter),
+        )
+        body_step, kfac_top = kfac_newton_step(
+            model, stats["factors"], layers, forget["g_layers"], sizes, l2, damping, self.alpha
+        )
+        step_all = {**{k[len("model.") :]: v for k, v in head_step.items()}, **body_step}
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in step_all.items():
+                params[name].add_(value)
+        # the forget loss the first-order prediction refers to (BatchNorm as it was)
+        loss_after = self.forget_gradients(model, forget["batches"], [])[1]
+        # the retain check runs with BatchNorm statistics of the stepped weights
+        bn_layers = self.reestimate()
+        relative_step = float(norm(step_all)) / max(float(norm({k: saved[k] for k in step_all})), 1e-12)
         return {
+            "step": step_all,
             "solver": report,
-            "damping_trials": trials,
-            "damping": trials[-1]["damping"],
-            "accepted": accepted,
-            "step_norm": float(norm(step_all)),
-            "forget_loss_before": loss_before / n_forget,
-            "forget_loss_predicted": predicted / n_forget,
-            "forget_loss_after": loss_after / n_forget,
-            "top_eigenvalue": {"head": top_eigenvalue(operator, head_params, iters=10), "kfac": kfac_top},
+            "loss_after": loss_after,
             "batchnorm_layers": bn_layers,
-            "time_s": {k: round(v, 3) for k, v in times.items()},
+            "damping": damping,
+            "relative_step": relative_step,
+            "operator": operator,
+            "kfac_top": kfac_top,
         }
 
-    def alpha(self):
-        """The step scale: ``influence_class_alpha`` when whole classes are removed."""
-        hp = self.hparams
-        return float(hp.influence_class_alpha if getattr(hp, "forget_removes_classes", False) else hp.influence_alpha)
+    def reestimate(self):
+        """Re-estimate BatchNorm statistics on the retain sample if ``reestimate_batchnorm`` (the number of layers)."""
+        if not self.hparams.reestimate_batchnorm:
+            return 0
+        return self.reestimate_batchnorm(self.bn_sample, self.hparams.eval_batch_size)
 
     def check_loss(self):
         """Mean loss of the retain check sample."""
@@ -334,26 +361,19 @@ class Influence(Unlearner):
         l2 = float(self.hparams.influence_l2)
         return float(norm({n: grads[n] / count + l2 * params[n].detach() for n in names}))
 
-    def fall_back(self, forget_set, retain_set):
+    def fall_back(self, request):
         """Retrain from scratch on the retain set when the residual bound is passed."""
-        from speechbrain_unlearn.methods.retrain import Retrain
-
         logger.warning("influence: gradient residual above the bound; falling back to retraining")
         start = time.time()
-        brain = Retrain(
+        brain = UtteranceBrain(
             modules={"model": self.modules.model},
             opt_class=self.hparams.opt_class,
             hparams=vars(self.hparams),
             run_opts={"device": str(self.device)},
             checkpointer=self.checkpointer,
         )
-        brain.unlearn(forget_set, retain_set)
+        retrain_from_scratch(brain, request)
         return {"method": "retrain", "time_s": round(time.time() - start, 3)}
-
-    @staticmethod
-    def in_head(model, name):
-        """Whether parameter ``name`` belongs to the head."""
-        return name.startswith(f"{model.head_name}.")
 
     def acceptable(self, retain_change, relative_step, forget_loss):
         """The safeguard: a finite step within the trust region that keeps the retain loss."""
@@ -367,7 +387,7 @@ class Influence(Unlearner):
     @staticmethod
     def scope_layers(model, scope):
         """The K-FAC layers (module names) the step updates besides the head."""
-        layers = [n for n in KroneckerFactors(model).layers if not n.startswith(model.head_name)]
+        layers = kfac_layers(model, head_prefix(model))
         if scope == "head":
             return []
         if scope == "all":
@@ -392,29 +412,6 @@ class Influence(Unlearner):
                         total[n] += g
             loss_sum += float(loss)
         return total, loss_sum
-
-    @staticmethod
-    def kfac_step(model, factors, layers, g_forget, sizes, l2, damping, alpha):
-        """The K-FAC block of the Newton step, by parameter name, and the top eigenvalue."""
-        n_train, n_forget = sizes
-        if not layers:
-            return {}, None
-        modules = dict(model.named_modules())
-        params = dict(model.named_parameters())
-        scope = {n: params[n] for n in g_forget}
-        rhs = removal_rhs(g_forget, scope, n_train, n_forget, l2)
-        mats = {}
-        for layer in layers:
-            module = modules[layer]
-            mats[layer] = layer_matrix(module, rhs[f"{layer}.weight"], rhs.get(f"{layer}.bias"))
-        solved, top = factors.inverse_product(mats, damping)
-        step = {}
-        for layer, mat in solved.items():
-            weight, bias = split_layer_matrix(modules[layer], mat)
-            step[f"{layer}.weight"] = alpha * weight
-            if bias is not None:
-                step[f"{layer}.bias"] = alpha * bias
-        return step, top
 
     def repair(self, retain_set, steps):
         """``steps`` minibatch steps on the retain set with this method's optimiser."""

@@ -59,13 +59,13 @@ def linear_decay(gamma, step, total):
 class L1Sparse(Unlearner):
     """Fine-tune on the retain set with an l1 penalty whose coefficient decays linearly to 0."""
 
-    def unlearn(self, forget_set, retain_set):
-        """``unlearn_epochs`` epochs on ``retain_set`` of loss plus ``gamma_t * ||theta||_1``."""
+    def unlearn(self, request):
+        """``unlearn_epochs`` epochs on the retain set of loss plus ``gamma_t * ||theta||_1``."""
         hp = self.hparams
         model = self.modules.model
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = hp.unlearn_opt_class(params)
-        loader = self.training_loader(retain_set, hp.unlearn_batch_size)
+        loader = self.training_loader(request.retain, hp.unlearn_batch_size)
         total = int(hp.unlearn_epochs) * len(loader)
         gammas = iter([linear_decay(hp.l1_gamma, t, total) for t in range(total)])  # a. gamma_t, t = 0..T-1
         with torch.no_grad():

@@ -37,12 +37,12 @@ from speechbrain_unlearn.methods.base import Unlearner
 class NegGrad(Unlearner):
     """Ascend the mean training loss of the forget set, under the divergence guard."""
 
-    def unlearn(self, forget_set, retain_set):
-        """Gradient ascent on ``forget_set`` for ``unlearn_epochs`` epochs."""
+    def unlearn(self, request):
+        """Gradient ascent on the forget set for ``unlearn_epochs`` epochs."""
         hp = self.hparams
         model = self.modules.model
         optimizer = hp.unlearn_opt_class(model.parameters())
-        loader = self.training_loader(forget_set, hp.unlearn_batch_size)
+        loader = self.training_loader(request.forget, hp.unlearn_batch_size)
 
         def ascent(batch):
             forget_loss = hp.loss(model(*batch.feats), batch.label).mean()  # a. L_F

@@ -19,7 +19,7 @@ learning rate eta, weight ``beta`` in [0, 1], the divergence guard
 
 ``beta = 1`` is fine-tuning on R, ``beta = 0`` is NegGrad. The retain batch
 runs in training mode; the forget batch keeps the BatchNorm running
-statistics (see :func:`~speechbrain_unlearn.methods.common.train_keeping_batchnorm_statistics`).
+statistics (see :func:`~speechbrain_unlearn.brain.train_keeping_batchnorm_statistics`).
 The per-epoch diagnostics are the two losses' means over the epoch's retain
 and forget utterances.
 
@@ -33,9 +33,10 @@ Hparams (``hparams/neggrad_plus.yaml``): ``neggrad_beta`` (``beta``),
 ``guard_samples``.
 """
 
+from speechbrain_unlearn.brain import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import UtteranceMean, cycle, train_keeping_batchnorm_statistics
+from speechbrain_unlearn.methods.loop import UtteranceMean, cycle
 
 
 class NegGradPlus(Unlearner):
@@ -48,14 +49,14 @@ class NegGradPlus(Unlearner):
         if not 0.0 <= beta <= 1.0:
             raise UnlearnError(f"neggrad_beta must lie in [0, 1], not {beta}")
 
-    def unlearn(self, forget_set, retain_set):
-        """``unlearn_epochs`` passes over ``retain_set``, each retain batch paired with a forget batch."""
+    def unlearn(self, request):
+        """``unlearn_epochs`` passes over the retain set, each retain batch paired with a forget batch."""
         hp = self.hparams
         beta = float(hp.neggrad_beta)
         model = self.modules.model
         optimizer = hp.unlearn_opt_class(model.parameters())
-        retain_loader = self.training_loader(retain_set, hp.unlearn_batch_size)
-        forget_batches = cycle(self.training_loader(forget_set, hp.unlearn_batch_size))
+        retain_loader = self.training_loader(request.retain, hp.unlearn_batch_size)
+        forget_batches = cycle(self.training_loader(request.forget, hp.unlearn_batch_size))
         history = []
         for epoch in range(int(hp.unlearn_epochs)):
             retain_mean, forget_mean = UtteranceMean(), UtteranceMean()

@@ -29,20 +29,18 @@ Hparams (``hparams/random_label.yaml``): ``unlearn_epochs``, ``unlearn_lr``,
 import torch
 
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import count_classes, dataset_labels, randomly_relabelled
+from speechbrain_unlearn.methods.relabel import randomly_relabelled
 
 
 class RandomLabel(Unlearner):
     """Fine-tune on the randomly relabelled forget set together with the retain set."""
 
-    def unlearn(self, forget_set, retain_set):
-        """Relabel ``forget_set`` (seeded) and train on it and ``retain_set`` for ``unlearn_epochs`` epochs."""
+    def unlearn(self, request):
+        """Relabel the forget set (seeded) and train on it and the retain set for ``unlearn_epochs`` epochs."""
         hp = self.hparams
-        labels = dataset_labels(forget_set)
-        n_classes = count_classes(self.modules.model, forget_set, self.device)
-        retained = sorted(set(range(n_classes)) - set(labels)) if hp.forget_removes_classes else None
-        relabelled = randomly_relabelled(forget_set, labels, n_classes, hp.seed, retained)  # step 1
-        data = torch.utils.data.ConcatDataset([relabelled, retain_set])  # step 2: D
+        retained = request.retained_classes if request.removes_classes else None
+        relabelled = randomly_relabelled(request.forget, request.n_classes, hp.seed, retained)  # step 1
+        data = torch.utils.data.ConcatDataset([relabelled, request.retain])  # step 2: D
         model = self.modules.model
         optimizer = hp.unlearn_opt_class(model.parameters())
         loader = self.training_loader(data, hp.unlearn_batch_size)

@@ -14,9 +14,7 @@ cost they must beat. With the same seed it reproduces the run's reference
 exactly (gap 0), which doubles as a determinism check.
 """
 
-import torch
-
-from speechbrain_unlearn.methods.base import Unlearner
+from speechbrain_unlearn.methods.base import Unlearner, retrain_from_scratch
 
 
 class Retrain(Unlearner):
@@ -25,9 +23,7 @@ class Retrain(Unlearner):
     opt_key = "opt_class"
     annealing_key = "lr_annealing"
 
-    def unlearn(self, forget_set, retain_set):
-        """Re-initialise and train on ``retain_set`` with the task recipe."""
-        self.modules.model.load_state_dict(self.hparams.initial_model().state_dict())
-        torch.manual_seed(self.hparams.seed)
-        self.train_epochs(retain_set, self.hparams.number_of_epochs, self.hparams.batch_size)
-        return {"epochs": int(self.hparams.number_of_epochs), "retain_loss": self.train_loss}
+    def unlearn(self, request):
+        """Re-initialise and train on the retain set with the task recipe."""
+        retain_loss = retrain_from_scratch(self, request)
+        return {"epochs": int(self.hparams.number_of_epochs), "retain_loss": retain_loss}

@@ -37,15 +37,10 @@ Hparams (``hparams/salun.yaml``): ``salun_sparsity`` (``s``), ``unlearn_epochs``
 
 import torch
 
-from speechbrain_unlearn.evaluation.cost import count_gradients
+from speechbrain_unlearn.cost import count_gradients
+from speechbrain_unlearn.curvature.diagonal import all_reduce_sums, statistic_batches
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import (
-    all_reduce_sums,
-    count_classes,
-    dataset_labels,
-    randomly_relabelled,
-    statistic_batches,
-)
+from speechbrain_unlearn.methods.relabel import randomly_relabelled
 
 
 def saliency_mask(gradients, fraction):
@@ -102,14 +97,13 @@ def mask_gradients(params, masks):
 class SalUn(Unlearner):
     """Saliency-masked random-label fine-tuning (see the module docstring)."""
 
-    def unlearn(self, forget_set, retain_set):
+    def unlearn(self, request):
         """Mask the salient weights, then fine-tune them on random forget labels and the retain set."""
         hp, model = self.hparams, self.modules.model
-        masks, n_classes = self.saliency(forget_set)  # steps 1 and 2
-        labels = dataset_labels(forget_set)
-        allowed = sorted(set(dataset_labels(retain_set))) if getattr(hp, "forget_removes_classes", False) else None
-        relabelled = randomly_relabelled(forget_set, labels, n_classes, hp.seed, allowed)  # step 3
-        data = torch.utils.data.ConcatDataset([relabelled, retain_set])
+        masks = self.saliency(request.forget)  # steps 1 and 2
+        allowed = request.retained_classes if request.removes_classes else None
+        relabelled = randomly_relabelled(request.forget, request.n_classes, hp.seed, allowed)  # step 3
+        data = torch.utils.data.ConcatDataset([relabelled, request.retain])
         loader = self.training_loader(data, hp.unlearn_batch_size)
         params = dict(model.named_parameters())
         optimizer = hp.unlearn_opt_class(model.parameters())
@@ -131,12 +125,12 @@ class SalUn(Unlearner):
         }
 
     def saliency(self, forget_set):
-        """Steps 1 and 2: the saliency masks (by parameter name) and the number of classes."""
+        """Steps 1 and 2: the saliency masks, by parameter name."""
         hp, model = self.hparams, self.modules.model
         model.eval()
         params = {n: p for n, p in model.named_parameters() if p.requires_grad}
         grads = {n: torch.zeros_like(p) for n, p in params.items()}
-        batches = statistic_batches(forget_set, hp.eval_batch_size, getattr(hp, "curvature_crop_frames", None))
+        batches = statistic_batches(forget_set, hp.eval_batch_size, hp.curvature_crop_frames)
         for batch in batches:
             batch = batch.to(self.device)
             loss = hp.loss(model(*batch.feats), batch.label).sum()
@@ -145,4 +139,4 @@ class SalUn(Unlearner):
                 if g is not None:
                     grads[name] += g
         all_reduce_sums(grads)
-        return saliency_mask(grads, hp.salun_sparsity), count_classes(model, forget_set, self.device)
+        return saliency_mask(grads, hp.salun_sparsity)

@@ -50,7 +50,7 @@ import torch
 
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import distillation_kl, frozen_copy
+from speechbrain_unlearn.methods.distillation import distillation_kl, frozen_copy
 
 
 class Scrub(Unlearner):
@@ -63,13 +63,13 @@ class Scrub(Unlearner):
         if not 0 <= max_epochs <= epochs:
             raise UnlearnError(f"scrub_max_epochs must lie in [0, scrub_epochs={epochs}], not {max_epochs}")
 
-    def unlearn(self, forget_set, retain_set):
+    def unlearn(self, request):
         """Alternate max-step epochs on the forget set and min-step epochs on the retain set."""
         hp, model = self.hparams, self.modules.model
         teacher = frozen_copy(model)
         optimizer = hp.unlearn_opt_class(model.parameters())
-        forget_loader = self.training_loader(forget_set, hp.scrub_forget_batch_size)
-        retain_loader = self.training_loader(retain_set, hp.unlearn_batch_size)
+        forget_loader = self.training_loader(request.forget, hp.scrub_forget_batch_size)
+        retain_loader = self.training_loader(request.retain, hp.unlearn_batch_size)
         self.temperature = float(hp.scrub_temperature)
         alpha, gamma = float(hp.scrub_alpha), float(hp.scrub_gamma)
         report = {"max_steps": 0, "min_steps": 0, "forget_kl_per_max_epoch": [], "retain_loss_per_epoch": []}

@@ -48,7 +48,6 @@ import torch
 from speechbrain_unlearn.data.dataio import PaddedBatch
 from speechbrain_unlearn.io import digest, load_tensors, save_tensors
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import dataset_ids, subset
 
 logger = logging.getLogger(__name__)
 
@@ -101,17 +100,18 @@ class ShardEnsemble(torch.nn.Module):
 class Sisa(Unlearner):
     """Sharded, isolated, sliced, aggregated training and exact deletion (see the module docstring)."""
 
-    def unlearn(self, forget_set, retain_set):
+    def unlearn(self, request):
         """Train (or load) the SISA model, then retrain the stages that held the forget set."""
         hp = self.hparams
         shards, slices, seed = int(hp.sisa_shards), int(hp.sisa_slices), int(hp.seed)
-        full = torch.utils.data.ConcatDataset([forget_set, retain_set])
-        ids = dataset_ids(full)
-        forget_ids = set(dataset_ids(forget_set))
+        full = request.training_set
+        ids = full.ids
+        forget_ids = set(request.forget.ids)
+        self.new_model = request.new_model
         self.index = {utt: i for i, utt in enumerate(ids)}
         self.slots = {utt: assignment(utt, seed, shards, slices) for utt in ids}
         trained_on = sorted(u for u in ids if not (hp.sisa_from_scratch and u in forget_ids))
-        settings = [getattr(hp, "training_key", ""), shards, slices, int(hp.sisa_epochs), seed, hp.sisa_final_lr_ratio]
+        settings = [request.training_key, shards, slices, int(hp.sisa_epochs), seed, hp.sisa_final_lr_ratio]
         folder = os.path.join(hp.sisa_folder, f"sisa-{digest([settings, trained_on])}")
         self.dataset = full
 
@@ -149,7 +149,7 @@ class Sisa(Unlearner):
 
     def fresh(self):
         """The seeded initial shard model and its optimiser."""
-        model = self.hparams.initial_model().to(self.device)
+        model = self.new_model().to(self.device)
         return model, self.hparams.unlearn_opt_class(model.parameters())
 
     def load_stage(self, folder, shard, stage):
@@ -186,7 +186,7 @@ class Sisa(Unlearner):
         hp = self.hparams
         slices, epochs = int(hp.sisa_slices), int(hp.sisa_epochs)
         per_stage = max(1, round(epochs / slices))
-        data = subset(self.dataset, [self.index[u] for u in utterances])
+        data = self.dataset.subset([self.index[u] for u in utterances])
         base_lr = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
         for group, lr in zip(optimizer.param_groups, base_lr):
             group["initial_lr"] = lr

@@ -39,8 +39,8 @@ import logging
 
 import torch
 
+from speechbrain_unlearn.curvature.diagonal import squared_gradient_sums
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.common import seeded_sample, squared_gradient_sums
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ def dampening_factors(forget_importance, data_importance, alpha, lam):
 class SSD(Unlearner):
     """Selective Synaptic Dampening (see the module docstring)."""
 
-    def unlearn(self, forget_set, retain_set):
+    def unlearn(self, request):
         """Compute the importances and dampen the selected weights (steps 1 to 3)."""
         hp, model = self.hparams, self.modules.model
+        forget_set, retain_set = request.forget, request.retain
         forget_imp, data_imp, n_retain = self.importances(forget_set, retain_set)
         alpha, lam = float(hp.ssd_alpha), float(hp.ssd_lambda)
         share = len(forget_set) / (len(forget_set) + len(retain_set))
@@ -103,9 +104,9 @@ class SSD(Unlearner):
     def importances(self, forget_set, retain_set):
         """``[]_F`` and ``[]_D`` by parameter name, and the number of retain utterances sampled."""
         hp, model = self.hparams, self.modules.model
-        crop, batch_size = getattr(hp, "curvature_crop_frames", None), hp.eval_batch_size
+        crop, batch_size = hp.curvature_crop_frames, hp.eval_batch_size
         forget, _ = squared_gradient_sums(model, hp.loss, forget_set, self.device, batch_size, crop)
-        sample = seeded_sample(retain_set, hp.ssd_retain_samples, hp.seed)
+        sample = retain_set.sample(hp.ssd_retain_samples, hp.seed)
         retain, _ = squared_gradient_sums(model, hp.loss, sample, self.device, batch_size, crop)
         n_forget, n_retain = len(forget_set), len(retain_set)
         forget_mean, retain_mean = forget.mean(), retain.mean()
