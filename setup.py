@@ -30,7 +30,7 @@ setup(
     ],
     extras_require={
         "synth": ["espeakng-loader"],
-        "test": ["pytest", "ruff", "yamllint"],
+        "test": ["pytest", "ruff", "yamllint", "import-linter"],
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",
