@@ -24,9 +24,18 @@ from speechbrain_unlearn.curvature.cached import KroneckerFactors, layer_matrix,
 from speechbrain_unlearn.curvature.newton import removal_rhs
 
 
-def kfac_layers(model, exclude_prefix):
-    """The K-FAC layers of ``model`` (``Linear``/``Conv1d``/``Conv2d``) not under ``exclude_prefix``."""
-    return [n for n in KroneckerFactors(model).layers if not n.startswith(exclude_prefix)]
+def kfac_layers(model, head_name):
+    """The K-FAC layers of ``model`` (``Linear``/``Conv1d``/``Conv2d``) outside its head module ``head_name``.
+
+    Example
+    -------
+    >>> import torch
+    >>> model = torch.nn.Module()
+    >>> model.body, model.head = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    >>> kfac_layers(model, "head")
+    ['body']
+    """
+    return [n for n in KroneckerFactors(model).layers if not n.startswith(head_name)]
 
 
 def kfac_newton_step(model, factors, layers, g_forget, sizes, l2, damping, alpha):

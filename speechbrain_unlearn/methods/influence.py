@@ -387,7 +387,7 @@ class Influence(Unlearner):
     @staticmethod
     def scope_layers(model, scope):
         """The K-FAC layers (module names) the step updates besides the head."""
-        layers = kfac_layers(model, head_prefix(model))
+        layers = kfac_layers(model, model.head_name)
         if scope == "head":
             return []
         if scope == "all":
