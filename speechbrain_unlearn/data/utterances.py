@@ -114,12 +114,18 @@ class UtteranceSet(torch.utils.data.Dataset):
         ids = set(ids)
         return self.view([r for r in self.rows if r["ID"] not in ids])
 
-    def sample(self, size, seed):
-        """A seeded random subset of ``size`` utterances, in set order (all if ``size`` is ``None`` or too large)."""
-        if size is None or int(size) >= len(self):
+    def sample(self, size, seed, seeded_order=False):
+        """A seeded random subset of ``size`` utterances (all if ``size`` is ``None`` or too large).
+
+        The subset is the first ``size`` of a seeded permutation, in set order,
+        or with ``seeded_order`` in the permutation's order (batches, and so
+        float sums over them, then follow the seeded order).
+        """
+        if not seeded_order and (size is None or int(size) >= len(self)):
             return self
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(int(seed))).tolist()
-        return self.subset(sorted(order[: int(size)]))
+        chosen = order[: len(self) if size is None else int(size)]
+        return self.subset(chosen if seeded_order else sorted(chosen))
 
     def whole(self):
         """The same utterances uncropped (evaluation items)."""

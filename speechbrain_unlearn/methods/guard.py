@@ -28,7 +28,9 @@ Example
 ...     def forward(self, feats, lengths):
 ...         return self.lin(feats.mean(1))
 >>> brain = UtteranceBrain({"model": Toy()}, hparams={"loss": CrossEntropy()}, run_opts={"device": "cpu"})
->>> data = [{"id": f"u{i}", "feats": torch.full((3, 2), float(i % 2)), "label": i % 2} for i in range(8)]
+>>> from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
+>>> store = {f"u{i}": torch.full((3, 2), float(i % 2)) for i in range(8)}
+>>> data = UtteranceSet([{"ID": f"u{i}", "label": i % 2} for i in range(8)], label_encoder([0, 1]), store)
 >>> guard = DivergenceGuard(brain, data, floor=None, every=5, samples=4, seed=1)
 >>> guard.step(0.5)
 >>> with torch.no_grad():
@@ -58,7 +60,7 @@ class DivergenceGuard:
     ---------
     brain : UtteranceBrain
         The unlearner; its ``modules.model`` is watched and restored.
-    retain_set : Dataset
+    retain_set : UtteranceSet
         Retain utterances; a seeded sample of them is the accuracy check.
     floor : float or None
         Lowest acceptable accuracy on the check sample (``None``: no check).
@@ -72,8 +74,7 @@ class DivergenceGuard:
 
     def __init__(self, brain, retain_set, floor, every, samples, seed):
         self.brain, self.floor, self.every = brain, floor, max(int(every), 1)
-        order = torch.randperm(len(retain_set), generator=torch.Generator().manual_seed(int(seed))).tolist()
-        self.check_set = torch.utils.data.Subset(retain_set, order[: int(samples)])
+        self.check_set = retain_set.sample(int(samples), seed, seeded_order=True)
         self.steps, self.good_step, self.reason, self.accuracy = 0, 0, None, None
         self.good = copy.deepcopy(brain.modules.model.state_dict())
 

@@ -153,10 +153,9 @@ class Influence(Unlearner):
     def prepare_checks(self, retain_set):
         """What every request checks against: seeded samples of the final retain set."""
         hp = self.hparams
-        order = torch.randperm(len(retain_set), generator=torch.Generator().manual_seed(int(hp.seed))).tolist()
-        check = retain_set.subset(order[: int(hp.influence_check_samples)])
+        check = retain_set.sample(hp.influence_check_samples, hp.seed, seeded_order=True)
         self.check_batches = list(check.fixed_length_batches(hp.curvature_crop_frames, hp.eval_batch_size))
-        self.bn_sample = retain_set.subset(order[: int(hp.batchnorm_samples)])
+        self.bn_sample = retain_set.sample(hp.batchnorm_samples, hp.seed, seeded_order=True)
 
     def statistics(self, request):
         """The curvature statistics to down-date: a copy of the stored ones, or computed now over F and R."""
