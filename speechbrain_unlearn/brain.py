@@ -6,12 +6,26 @@ during evaluation it records, per utterance, the ID, label, prediction, the
 predictive log-probabilities and the negative log-likelihood, which every
 metric and attack reads. It follows SpeechBrain's hooks:
 
-* ``compute_forward``: features and lengths to class scores;
-* ``compute_objectives``: mean training loss; per-sample records at eval;
+* ``compute_forward``: features and lengths to class scores; in training,
+  the per-batch objective (:meth:`UtteranceBrain.training_objective` unless a
+  loop of :meth:`UtteranceBrain.train_batches` names another);
+* ``compute_objectives``: the loss to lower; per-sample records at eval;
+* ``on_fit_batch_start``: counts the batch's utterance gradients;
+* ``optimizers_step``: a loop's gradient hook, then SpeechBrain's step;
+* ``on_fit_batch_end``: after each optimiser step, a loop's ``after_step``;
 * ``on_fit_start``: a fresh learning-rate schedule from ``lr_annealing``;
 * ``on_stage_end``: logs, anneals the learning rate, checkpoints each training epoch;
 * ``on_evaluate_start``: scores the model *in memory*, never reloading a
   checkpoint (SpeechBrain's default would silently swap the model).
+
+**One step loop.** ``fit`` (whole epochs with checkpoints and schedules,
+:meth:`UtteranceBrain.train_epochs`) and every shorter loop
+(:meth:`UtteranceBrain.train_batches`: the unlearning methods, relearning
+attacks, repair steps, SISA's stages) take their steps through SpeechBrain's
+``fit_batch``, so ``--precision`` (autocast), ``--max_grad_norm`` (clipping)
+and ``--grad_accumulation_factor`` (a step every k batches, the loss divided
+by k) apply to all of them. The batch-of-one rule is in
+:meth:`UtteranceBrain.minibatches`, the one source of a loop's batches.
 
 Hparams used: ``model`` is passed in ``modules``; ``loss``; optional
 ``lr_annealing`` (a factory of a SpeechBrain epoch scheduler) and
@@ -43,6 +57,7 @@ from speechbrain.dataio.sampler import ReproducibleRandomSampler
 
 from speechbrain_unlearn.cost import count_gradients
 from speechbrain_unlearn.data.dataio import PaddedBatch
+from speechbrain_unlearn.loop import UtteranceMean
 
 logger = logging.getLogger(__name__)
 
@@ -78,24 +93,56 @@ class UtteranceBrain(sb.Brain):
     #: Whether the last ``fit`` resumed from a checkpoint.
     resumed = False
 
+    #: While a :meth:`train_batches` loop runs: its per-batch objective, gradient hook and step callback.
+    objective = gradient_hook = after_step = None
+
     def compute_forward(self, batch, stage):
-        """Class scores ``(batch, n_classes)`` from padded features."""
+        """Class scores ``(batch, n_classes)`` from padded features; in training, the objective's pair.
+
+        A training batch gives ``(loss, reported)`` of the loop's
+        ``objective(batch)`` (by default :meth:`training_objective`), computed
+        inside SpeechBrain's ``training_ctx`` (``--precision``).
+        """
         batch = batch.to(self.device)
+        if stage == sb.Stage.TRAIN:
+            return (self.objective or self.training_objective)(batch)
         feats, lengths = batch.feats
         return self.modules.model(feats, lengths)
 
+    def training_objective(self, batch):
+        """The mean training loss of ``batch``, to lower and to report (the default per-batch objective)."""
+        loss = self.hparams.loss(self.modules.model(*batch.feats), batch.label).mean()
+        return loss, loss
+
     def compute_objectives(self, predictions, batch, stage):
-        """Mean per-sample loss; at evaluation, record every utterance."""
-        targets = batch.label.to(self.device)
-        losses = self.hparams.loss(predictions, targets)
+        """The loss to lower (its reported value averaged per utterance); at evaluation, record every utterance."""
         if stage == sb.Stage.TRAIN:
-            count_gradients(len(targets))
-        else:
-            log_probs = self.hparams.loss.log_probs(predictions).detach().cpu()
-            self.records["id"].extend(batch.id)
-            self.records["label"].append(targets.cpu())
-            self.records["log_probs"].append(log_probs)
-        return losses.mean()
+            loss, reported = predictions
+            self.reported.add(reported.detach(), len(batch.label))
+            return loss
+        targets = batch.label.to(self.device)
+        log_probs = self.hparams.loss.log_probs(predictions).detach().cpu()
+        self.records["id"].extend(batch.id)
+        self.records["label"].append(targets.cpu())
+        self.records["log_probs"].append(log_probs)
+        return self.hparams.loss(predictions, targets).mean()
+
+    def on_fit_batch_start(self, batch, should_step):
+        """Count the batch's utterance gradients (:mod:`speechbrain_unlearn.cost`)."""
+        count_gradients(len(batch.label))
+
+    def optimizers_step(self):
+        """The loop's gradient hook (SalUn's mask), then SpeechBrain's step: unscale, clip, step, zero."""
+        if self.gradient_hook is not None:
+            self.gradient_hook()
+        super().optimizers_step()
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """After an optimiser step: count it and call the loop's ``after_step(steps, loss)``."""
+        if should_step:
+            self.steps_taken += 1
+            if self.after_step is not None:
+                self.after_step(self.steps_taken, loss.detach())
 
     def on_fit_start(self):
         """Make a fresh schedule, let SpeechBrain set up and recover, start the clock.
@@ -133,8 +180,10 @@ class UtteranceBrain(sb.Brain):
                 )
 
     def on_stage_start(self, stage, epoch=None):
-        """Reset the per-utterance records."""
+        """Reset the per-utterance records; at training, the reported value and the step count."""
         self.records = {"id": [], "label": [], "log_probs": []}
+        if stage == sb.Stage.TRAIN:
+            self.reported, self.steps_taken = UtteranceMean(), 0
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """At the end of a training epoch: log, anneal the learning rate, checkpoint."""
@@ -192,40 +241,98 @@ class UtteranceBrain(sb.Brain):
         self.fit(counter, dataset, progressbar=False, train_loader_kwargs=self.loader_kwargs(dataset, batch_size))
         return self.elapsed_s
 
-    def train_steps(self, dataset, steps, optimizer, batch_size, on_step=None, keep_batchnorm_statistics=False):
-        """``steps`` minibatch steps of the training loss on ``dataset`` (seeded shuffle).
+    def minibatches(self, loader, epoch=None, keep_batchnorm_statistics=False, model=None):
+        """The batches of ``loader`` (in its seeded order for ``epoch``), with ``model`` in training mode.
 
-        A plain loop without checkpoints or schedules, for short updates
-        (repair steps, relearning attacks); the model is left in eval mode.
-        ``on_step(done)``, if given, runs after each step (it may evaluate the
-        model: training mode is set again before the next step). With
-        ``keep_batchnorm_statistics`` the BatchNorm layers stay in eval mode
-        (:func:`train_keeping_batchnorm_statistics`), for batches of forget
-        utterances only.
+        ``model`` (default ``modules.model``) is put in training mode before
+        each batch (a check in between may change modes), with its BatchNorm
+        layers in eval mode if ``keep_batchnorm_statistics`` (batches of
+        forget utterances only: :func:`train_keeping_batchnorm_statistics`).
+        The one batch-of-one rule: a batch of a single utterance from a set
+        of more than two is skipped (BatchNorm cannot estimate statistics
+        from it).
+        """
+        if epoch is not None:
+            loader.sampler.set_epoch(epoch)
+        model = self.modules.model if model is None else model
+        set_mode = train_keeping_batchnorm_statistics if keep_batchnorm_statistics else type(model).train
+        for batch in loader:
+            if len(batch.label) < 2 < len(loader.dataset):
+                continue
+            set_mode(model)
+            yield batch
+
+    def train_batches(self, batches, optimizer, objective=None, steps=None, gradient_hook=None, after_step=None):
+        """The step loop outside ``fit``: SpeechBrain's ``fit_batch`` on each of ``batches``.
+
+        As in an epoch of ``fit``: the gradients are zeroed first and flushed
+        at the end (a last, incomplete accumulation is dropped), and
+        ``optimizer`` steps every ``grad_accumulation_factor`` batches with
+        ``--max_grad_norm`` clipping and ``--precision`` autocast.
+
+        Arguments
+        ---------
+        batches : iterable
+            Batches, usually of :meth:`minibatches`.
+        optimizer : torch.optim.Optimizer
+            The loop's optimiser (it may hold a model other than ``modules.model``).
+        objective : callable, optional
+            ``objective(batch)`` gives the loss to lower and the batch-mean
+            value to report (default :meth:`training_objective`).
+        steps : int, optional
+            Stop after this many optimiser steps.
+        gradient_hook : callable, optional
+            Runs between the backward pass and the step (SalUn masks the gradients there).
+        after_step : callable, optional
+            ``after_step(steps, loss)`` after each optimiser step.
+
+        Returns
+        -------
+        float
+            The reported value's mean over the loop's utterances.
+        """
+        saved = self.optimizers_dict
+        self.objective, self.gradient_hook, self.after_step = objective, gradient_hook, after_step
+        self.optimizers_dict = {"loop": optimizer}
+        self.reported, self.steps_taken = UtteranceMean(), 0
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            for count, batch in enumerate(batches, 1):
+                self.step = count  # set each time: an evaluation in between resets it
+                self.fit_batch(batch)
+                if steps is not None and self.steps_taken >= steps:
+                    break
+        finally:
+            optimizer.zero_grad(set_to_none=True)
+            self.optimizers_dict, self.step = saved, 0
+            self.objective = self.gradient_hook = self.after_step = None
+        return self.reported.value
+
+    def train_steps(self, dataset, steps, optimizer, batch_size, on_step=None, keep_batchnorm_statistics=False):
+        """``steps`` optimiser steps of the training loss on ``dataset`` (seeded shuffle): :meth:`train_batches`.
+
+        For short updates without checkpoints or schedules (repair steps,
+        relearning attacks); every pass over ``dataset`` takes the same seeded
+        order, and the model is left in eval mode. ``on_step(done)``, if
+        given, runs after each step (it may evaluate the model: training mode
+        is set again before the next batch). ``keep_batchnorm_statistics``:
+        see :meth:`minibatches`. Returns the number of steps taken.
         """
         loader = self.training_loader(dataset, batch_size)
-        model = self.modules.model
-        set_mode = train_keeping_batchnorm_statistics if keep_batchnorm_statistics else type(model).train
-        set_mode(model)
-        done = 0
-        while done < steps:
-            for batch in loader:
-                if len(batch.label) < 2 < len(dataset):
-                    continue  # a last batch of one utterance: BatchNorm cannot train on it
-                batch = batch.to(self.device)
-                loss = self.hparams.loss(model(*batch.feats), batch.label).mean()
-                count_gradients(len(batch.label))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                done += 1
-                if on_step is not None:
-                    on_step(done)
-                    set_mode(model)
-                if done >= steps:
-                    break
-        model.eval()
-        return done
+
+        def passes():
+            while True:
+                batches = 0
+                for batch in self.minibatches(loader, 0, keep_batchnorm_statistics):
+                    batches += 1
+                    yield batch
+                if not batches:
+                    return  # nothing in the set can train
+
+        after_step = None if on_step is None else (lambda done, loss: on_step(done))
+        self.train_batches(passes(), optimizer, steps=steps, after_step=after_step)
+        self.modules.model.eval()
+        return self.steps_taken
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Score the model in memory: do not load a checkpoint."""

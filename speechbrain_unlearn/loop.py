@@ -3,8 +3,7 @@
 * :func:`cycle`: endless, reshuffled batches of the smaller set of a pair;
 * :class:`UtteranceMean`: the mean over utterances of per-batch means.
 
-The loop itself is :meth:`~speechbrain_unlearn.methods.base.Unlearner.guarded_epoch`
-and :meth:`~speechbrain_unlearn.methods.base.Unlearner.guarded_step`.
+The loop itself is :meth:`~speechbrain_unlearn.brain.UtteranceBrain.train_batches`.
 """
 
 from speechbrain_unlearn.errors import UnlearnError

@@ -6,7 +6,9 @@ import os
 import re
 
 import pytest
+import speechbrain as sb
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from speechbrain_unlearn.brain import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.config import load_hparams, top_level_keys
@@ -128,3 +130,45 @@ def test_guard_catches_weights_that_went_non_finite_after_the_last_step():
     with pytest.raises(Diverged, match="weights were not finite"):
         guard.check()
     assert all(torch.isfinite(p).all() for p in setup["unlearner"].modules.model.parameters())
+
+
+def step_loop_trace(run_opts):
+    """NegGrad on the toy task under ``run_opts``: per training forward the dtype, per optimiser step the grad norm."""
+    setup = toy_setup("neggrad", overrides={"unlearn_batch_size": 3}, run_opts=run_opts)  # 4 batches an epoch
+    unlearner = setup["unlearner"]
+    trace = {"dtypes": [], "norms": []}
+
+    def forward_hook(module, inputs, output):
+        if module.training:  # the guard's accuracy checks score in eval mode
+            trace["dtypes"].append(output.dtype)
+
+    def step_hook(optimizer, args, kwargs):
+        grads = [p.grad for p in optimizer.param_groups[0]["params"] if p.grad is not None]
+        trace["norms"].append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+    forward = unlearner.modules.model.head.register_forward_hook(forward_hook)
+    step = register_optimizer_step_pre_hook(step_hook)
+    try:
+        _, status = unlearner.run(setup["request"])
+    finally:
+        forward.remove()
+        step.remove()
+    return trace, status
+
+
+def test_precision_clipping_and_accumulation_reach_a_guarded_methods_step_loop():
+    # the options as the recipe's command line gives them to every Brain
+    _, run_opts, _ = sb.parse_arguments(
+        [os.path.join(ROOT, "hparams", "neggrad.yaml"), "--precision=bf16", "--max_grad_norm=0.001"]
+        + ["--grad_accumulation_factor=2"]
+    )
+    default, default_status = step_loop_trace({})
+    options = ("precision", "max_grad_norm", "grad_accumulation_factor")
+    trace, status = step_loop_trace({k: run_opts[k] for k in options})
+    assert set(default["dtypes"]) == {torch.float32}
+    assert len(default["norms"]) == len(default["dtypes"]) == default_status["steps"]
+    assert max(default["norms"]) > 0.01  # so the clip below is what bounds the norms
+    assert set(trace["dtypes"]) == {torch.bfloat16}  # --precision: the objective runs under autocast
+    assert len(trace["norms"]) * 2 == len(trace["dtypes"])  # --grad_accumulation_factor: a step every 2 batches
+    assert len(trace["norms"]) == status["steps"] > 0  # and the guard checked each step
+    assert max(trace["norms"]) <= 0.001 * 1.001  # --max_grad_norm: SpeechBrain's clip before each step

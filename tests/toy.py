@@ -89,8 +89,10 @@ def toy_sets(train, forget):
     return forget_set, everything.without(forget_ids)
 
 
-def toy_setup(method, scenario="sample", overrides=None, n_classes=4):
+def toy_setup(method, scenario="sample", overrides=None, n_classes=4, run_opts=None):
     """An unlearner of ``hparams/<method>.yaml`` on a trained toy model, and the request it serves.
+
+    ``run_opts`` are SpeechBrain run options of the unlearner (default: CPU).
 
     Returns
     -------
@@ -134,7 +136,7 @@ def toy_setup(method, scenario="sample", overrides=None, n_classes=4):
         modules={"model": copy.deepcopy(original)},
         opt_class=hp.get(unlearner_class.opt_key),
         hparams=hp,
-        run_opts={"device": "cpu"},
+        run_opts={"device": "cpu", **(run_opts or {})},
     )
     return {
         "unlearner": unlearner,

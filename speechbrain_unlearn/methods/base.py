@@ -7,18 +7,19 @@ An unlearner is an :class:`~speechbrain_unlearn.brain.UtteranceBrain` whose
 sets, the forgotten classes, the original's initialisation and stored
 statistics) and then scores ``modules.model`` (left in eval mode) as the
 unlearned model (through :meth:`Unlearner.run`, which adds the divergence guard,
-:mod:`speechbrain_unlearn.methods.guard`: a method's loop calls
-``self.guard.step(loss)`` after each optimiser step). A method file
+:mod:`speechbrain_unlearn.methods.guard`: it checks every optimiser step a
+method takes, through ``on_fit_batch_end``). A method file
 subclasses it, implements ``unlearn`` (reading like the paper's algorithm
 box) and, where it only makes sense for some scenarios, lists them in
 ``scenarios``.
 
-Minibatch loops share three pieces: :meth:`Unlearner.minibatches` (a
-loader's batches for an epoch, with the model in training mode, BatchNorm
-statistics frozen on request), :meth:`Unlearner.guarded_step` (zero the
-gradients, backpropagate, an optional gradient hook, the optimiser step and
-the guard's check) and :meth:`Unlearner.guarded_epoch` (an epoch of guarded
-steps on a method's per-batch objective).
+Every method's steps go through the brain's one step loop
+(:meth:`~speechbrain_unlearn.brain.UtteranceBrain.train_batches`, SpeechBrain's
+``fit_batch``: ``--precision``, ``--max_grad_norm`` and
+``--grad_accumulation_factor`` apply); a method supplies a per-batch
+objective, ``objective(batch) -> (loss to lower, value to report)``, usually
+to :meth:`Unlearner.guarded_epoch` (an epoch of a loader's
+:meth:`~speechbrain_unlearn.brain.UtteranceBrain.minibatches`).
 
 Hparams a method reads come from its own file in ``hparams/`` (merged with
 the task's, so a method may refer to task keys such as ``<lr>``). By
@@ -40,12 +41,10 @@ speechbrain_unlearn.errors.UnlearnError: DoNothing supports the scenarios class,
 
 import torch
 
-from speechbrain_unlearn.brain import UtteranceBrain, train_keeping_batchnorm_statistics
-from speechbrain_unlearn.cost import count_gradients
+from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.data.splits import SCENARIOS
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
-from speechbrain_unlearn.methods.loop import UtteranceMean
 
 
 class Unlearner(UtteranceBrain):
@@ -63,6 +62,8 @@ class Unlearner(UtteranceBrain):
     #: If set, the results JSON also holds this method's diagnostics under this key.
     results_key = None
     annealing_key = "unlearn_lr_annealing"
+    #: The divergence guard while :meth:`run` runs.
+    guard = None
 
     @classmethod
     def check_scenario(cls, scenario):
@@ -96,14 +97,16 @@ class Unlearner(UtteranceBrain):
             (``method_status`` in the results: ``ok`` or ``diverged``, why,
             and the step whose weights were restored).
         """
-        self.guard = DivergenceGuard.from_hparams(self, request.retain)
+        self.guard = guard = DivergenceGuard.from_hparams(self, request.retain)
         try:
             diagnostics = self.unlearn(request) or {}
-            self.guard.check()
+            guard.check()
         except Diverged:
             diagnostics = {}
+        finally:
+            self.guard = None
         self.modules.model.eval()
-        return diagnostics, self.guard.status()
+        return diagnostics, guard.status()
 
     def results_keys(self, diagnostics):
         """The method's keys of the results JSON: ``method_diagnostics`` (and :attr:`results_key`, the same dict).
@@ -117,47 +120,19 @@ class Unlearner(UtteranceBrain):
             keys[self.results_key] = diagnostics
         return keys
 
-    def minibatches(self, loader, epoch, keep_batchnorm_statistics=False):
-        """The batches of ``loader`` in its seeded order for ``epoch``, on the device.
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """After each optimiser step (of ``fit`` or a method's loop): the guard's check, then the loop's callback.
 
-        ``modules.model`` is put in training mode before each batch (the
-        guard's accuracy check in between may change modes), with its
-        BatchNorm layers in eval mode if ``keep_batchnorm_statistics``
-        (batches of forget utterances only:
-        :func:`~speechbrain_unlearn.brain.train_keeping_batchnorm_statistics`).
+        A method that ascends a loss lowers its negative; the guard only checks
+        that the value is finite (and, every ``guard_every`` steps, the retain
+        accuracy).
         """
-        loader.sampler.set_epoch(epoch)
-        model = self.modules.model
-        for batch in loader:
-            batch = batch.to(self.device)
-            if keep_batchnorm_statistics:
-                train_keeping_batchnorm_statistics(model)
-            else:
-                model.train()
-            count_gradients(len(batch.label))
-            yield batch
-
-    def guarded_step(self, optimizer, loss, gradient_hook=None):
-        """One optimiser step that lowers ``loss`` (a scalar tensor), then the guard's check of it.
-
-        ``gradient_hook()``, if given, runs between the backward pass and the
-        step (SalUn masks the gradients there). A method that ascends a loss
-        passes its negative; the guard only checks that the value is finite.
-        """
-        optimizer.zero_grad()
-        loss.backward()
-        if gradient_hook is not None:
-            gradient_hook()
-        optimizer.step()
-        self.guard.step(loss.detach())
-
-    def training_objective(self, batch):
-        """The mean training loss of ``batch``, to lower and to report (an ``objective`` of :meth:`guarded_epoch`)."""
-        loss = self.hparams.loss(self.modules.model(*batch.feats), batch.label).mean()
-        return loss, loss
+        if should_step and self.guard is not None:
+            self.guard.step(loss.detach())
+        super().on_fit_batch_end(batch, outputs, loss, should_step)
 
     def guarded_epoch(self, loader, epoch, optimizer, objective, keep_batchnorm_statistics=False, gradient_hook=None):
-        """One epoch of :meth:`guarded_step` over :meth:`minibatches`.
+        """One epoch of the step loop on ``objective`` over the :meth:`minibatches` of ``loader``.
 
         Arguments
         ---------
@@ -173,19 +148,15 @@ class Unlearner(UtteranceBrain):
         keep_batchnorm_statistics : bool
             See :meth:`minibatches`.
         gradient_hook : callable, optional
-            See :meth:`guarded_step`.
+            See :meth:`train_batches`.
 
         Returns
         -------
         float
             The reported value's mean over the epoch's utterances.
         """
-        mean = UtteranceMean()
-        for batch in self.minibatches(loader, epoch, keep_batchnorm_statistics):
-            loss, reported = objective(batch)
-            self.guarded_step(optimizer, loss, gradient_hook)
-            mean.add(reported, len(batch.label))
-        return mean.value
+        batches = self.minibatches(loader, epoch, keep_batchnorm_statistics)
+        return self.train_batches(batches, optimizer, objective, gradient_hook=gradient_hook)
 
     def unlearn(self, request):
         """Remove the forget set's influence from ``self.modules.model``.

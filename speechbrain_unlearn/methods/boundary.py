@@ -101,21 +101,25 @@ class BoundaryShrink(Unlearner):
         forgotten = torch.tensor(list(request.forgotten_classes), device=self.device)
         optimizer = hp.unlearn_opt_class(model.parameters())
         loader = self.training_loader(request.forget, hp.unlearn_batch_size)
-        reached = count = 0
-        neighbours = torch.zeros(0, dtype=torch.long)
+        found = {"reached": 0, "count": 0, "neighbours": set()}
+
+        def towards_neighbours(batch):
+            feats, lengths = batch.feats
+            labels, hit = self.neighbour_labels(attacked, feats, lengths, batch.label, forgotten)  # step 2
+            found["reached"] += int(hit.sum())
+            found["count"] += len(labels)
+            found["neighbours"].update(labels.tolist())
+            loss = hp.loss(model(feats, lengths), labels).mean()  # step 3 (the step loop)
+            return loss, loss
+
         for epoch in range(int(hp.unlearn_epochs)):
-            for batch in self.minibatches(loader, epoch, keep_batchnorm_statistics=True):
-                feats, lengths = batch.feats
-                labels, hit = self.neighbour_labels(attacked, feats, lengths, batch.label, forgotten)  # step 2
-                self.guarded_step(optimizer, hp.loss(model(feats, lengths), labels).mean())  # step 3
-                reached, count = reached + int(hit.sum()), count + len(labels)
-                neighbours = torch.cat([neighbours, labels.cpu()])
+            self.guarded_epoch(loader, epoch, optimizer, towards_neighbours, keep_batchnorm_statistics=True)
         model.eval()
         return {
             "epochs": int(hp.unlearn_epochs),
             "steps": self.guard.steps,
             "forgotten_classes": forgotten.tolist(),
             # the share of FGSM steps whose attacked prediction was already a retained class
-            "attack_reached_retained": round(reached / max(count, 1), 4),
-            "neighbour_classes": sorted(set(neighbours.tolist())),
+            "attack_reached_retained": round(found["reached"] / max(found["count"], 1), 4),
+            "neighbour_classes": sorted(found["neighbours"]),
         }

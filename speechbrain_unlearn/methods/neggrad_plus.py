@@ -35,8 +35,8 @@ Hparams (``hparams/neggrad_plus.yaml``): ``neggrad_beta`` (``beta``),
 
 from speechbrain_unlearn.brain import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.loop import UtteranceMean, cycle
 from speechbrain_unlearn.methods.base import Unlearner
-from speechbrain_unlearn.methods.loop import UtteranceMean, cycle
 
 
 class NegGradPlus(Unlearner):
@@ -57,18 +57,19 @@ class NegGradPlus(Unlearner):
         optimizer = hp.unlearn_opt_class(model.parameters())
         retain_loader = self.training_loader(request.retain, hp.unlearn_batch_size)
         forget_batches = cycle(self.training_loader(request.forget, hp.unlearn_batch_size))
+
+        def paired(retain_batch):
+            forget_batch = next(forget_batches).to(self.device)
+            retain_loss = hp.loss(model(*retain_batch.feats), retain_batch.label).mean()
+            train_keeping_batchnorm_statistics(model)
+            forget_loss = hp.loss(model(*forget_batch.feats), forget_batch.label).mean()
+            forget_mean.add(forget_loss, len(forget_batch.label))
+            return beta * retain_loss - (1.0 - beta) * forget_loss, retain_loss  # a. L (b, c: the step loop)
+
         history = []
         for epoch in range(int(hp.unlearn_epochs)):
-            retain_mean, forget_mean = UtteranceMean(), UtteranceMean()
-            for retain_batch in self.minibatches(retain_loader, epoch):
-                forget_batch = next(forget_batches).to(self.device)
-                retain_loss = hp.loss(model(*retain_batch.feats), retain_batch.label).mean()
-                train_keeping_batchnorm_statistics(model)
-                forget_loss = hp.loss(model(*forget_batch.feats), forget_batch.label).mean()
-                loss = beta * retain_loss - (1.0 - beta) * forget_loss  # a. L
-                self.guarded_step(optimizer, loss)  # b. a step on L, c. the guard
-                retain_mean.add(retain_loss, len(retain_batch.label))
-                forget_mean.add(forget_loss, len(forget_batch.label))
-            history.append({"retain_loss": round(retain_mean.value, 6), "forget_loss": round(forget_mean.value, 6)})
+            forget_mean = UtteranceMean()  # the epoch's, which paired() adds to
+            retain_mean = self.guarded_epoch(retain_loader, epoch, optimizer, paired)
+            history.append({"retain_loss": round(retain_mean, 6), "forget_loss": round(forget_mean.value, 6)})
         model.eval()
         return {"epochs": int(hp.unlearn_epochs), "beta": beta, "steps": self.guard.steps, "per_epoch": history}

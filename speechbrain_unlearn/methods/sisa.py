@@ -190,7 +190,11 @@ class Sisa(Unlearner):
         base_lr = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
         for group, lr in zip(optimizer.param_groups, base_lr):
             group["initial_lr"] = lr
-        model.train()
+
+        def objective(batch):
+            loss = hp.loss(model(*batch.feats), batch.label).mean()
+            return loss, loss
+
         for epoch in range(per_stage):
             step = stage * per_stage + epoch
             ratio = 1.0 - (1.0 - float(hp.sisa_final_lr_ratio)) * step / max(per_stage * slices - 1, 1)
@@ -200,10 +204,10 @@ class Sisa(Unlearner):
             torch.manual_seed(seed)
             order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).tolist()
             size = int(hp.unlearn_batch_size)
-            for begin in range(0, len(order), size):
-                chunk = order[begin : begin + size]
-                if len(chunk) < 2:  # BatchNorm cannot train on one utterance
-                    continue
-                batch = PaddedBatch([data[i] for i in chunk]).to(self.device)
-                self.guarded_step(optimizer, hp.loss(model(*batch.feats), batch.label).mean())
+            chunks = [order[begin : begin + size] for begin in range(0, len(order), size)]
+            # its own generator: the loader's base-seed draw leaves the seeded stream above alone
+            loader = torch.utils.data.DataLoader(
+                data, batch_sampler=chunks, collate_fn=PaddedBatch, generator=torch.Generator()
+            )
+            self.train_batches(self.minibatches(loader, model=model), optimizer, objective)
         model.eval()
