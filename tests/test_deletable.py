@@ -1,0 +1,81 @@
+"""The deletable part of a deletion-ready model: the convex objective, its solver, removal and certificate."""
+
+import pytest
+import torch
+
+from speechbrain_unlearn.deletable.logistic import LogisticObjective
+from speechbrain_unlearn.deletable.solve import certificate, newton, remove
+
+
+def problem(n=240, d=8, classes=5, l2=1e-3, chunk=16384, seed=0):
+    """Clustered features with some overlap, so the solution is not at infinity even with a weak penalty."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    features = torch.randn(classes, d, generator=gen)[labels] + 1.5 * torch.randn(n, d, generator=gen)
+    return LogisticObjective(features, labels, classes, l2, chunk=chunk)
+
+
+def test_chunked_gradient_and_hessian_products_equal_the_dense_derivatives():
+    objective = problem(n=50, d=3, classes=4, l2=0.05, chunk=16)  # four chunks, the last a short one
+    theta = torch.randn(objective.size, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    whole = problem(n=50, d=3, classes=4, l2=0.05)
+    dense = torch.func.hessian(lambda t: whole._penalised(t, whole._chunk_value(t, 0)))(theta)
+    vector = torch.randn(objective.size, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(objective.gradient(theta), whole.gradient(theta), atol=1e-12)
+    assert torch.allclose(objective.hessian_vector(theta, vector), dense @ vector, atol=1e-10)
+    assert torch.linalg.eigvalsh(dense).min() >= 0.05 - 1e-10  # lambda-strongly convex
+
+
+def test_newton_reaches_the_gradient_tolerance_it_states():
+    objective = problem()
+    theta, report = newton(objective, gtol=1e-11)
+    assert report["converged"] and report["iterations"] < 30
+    assert float(objective.gradient(theta).norm()) <= 1e-11
+    again, _ = newton(objective, start=torch.randn(objective.size, dtype=torch.float64), gtol=1e-11)
+    assert float((again - theta).norm()) <= 2e-11 / objective.l2  # one minimiser, from any start
+
+
+def test_removal_equals_retraining_without_the_forget_set_and_the_certificate_holds():
+    objective = problem()
+    original, _ = newton(objective, gtol=1e-11)
+    keep = torch.ones(len(objective.labels), dtype=torch.bool)
+    keep[torch.arange(0, 240, 17)] = False
+    removed, report = remove(objective, original, keep, gtol=1e-11)
+    retrained, _ = newton(objective.restricted(keep), gtol=1e-12)
+    distance = float((removed - retrained).norm())
+    assert distance <= report["certificate"]["distance_bound"] <= 1e-11 / objective.l2
+    assert distance / float(retrained.norm()) < 1e-8
+    assert report["iterations"] <= 6  # warm-started at the original
+
+
+def test_the_certificate_bounds_the_distance_of_a_model_that_removed_nothing():
+    objective = problem()
+    original, _ = newton(objective, gtol=1e-11)
+    keep = torch.arange(len(objective.labels)) >= 40
+    retained = objective.restricted(keep)
+    retrained, _ = newton(retained, gtol=1e-12)
+    bound = certificate(retained, original)
+    distance = float((original - retrained).norm())
+    assert 0 < distance <= bound["distance_bound"]  # conservative: lambda is the Hessian's floor, not its size
+
+
+def test_sequential_requests_end_at_the_model_retrained_without_all_of_them():
+    objective = problem()
+    theta, _ = newton(objective, gtol=1e-11)
+    keep = torch.ones(len(objective.labels), dtype=torch.bool)
+    for request in range(20):  # one utterance, then a whole class, then utterances again
+        if request == 10:
+            keep &= objective.labels != 4
+        else:
+            keep[request * 7] = False
+        theta, report = remove(objective, theta, keep, gtol=1e-11)
+        assert report["certificate"]["gradient_norm"] <= 1e-11
+    retrained, _ = newton(objective.restricted(keep), gtol=1e-12)
+    assert float((theta - retrained).norm()) / float(retrained.norm()) < 1e-8
+    # the removed class keeps its rows but is never predicted again
+    assert not (objective.logits(theta).argmax(1) == 4).any()
+
+
+def test_a_penalty_that_is_not_positive_is_refused():
+    with pytest.raises(ValueError, match="must be positive"):
+        LogisticObjective(torch.zeros(2, 2), torch.zeros(2), 2, 0.0)
