@@ -248,16 +248,15 @@ class UtteranceBrain(sb.Brain):
         each batch (a check in between may change modes), with its BatchNorm
         layers in eval mode if ``keep_batchnorm_statistics`` (batches of
         forget utterances only: :func:`train_keeping_batchnorm_statistics`).
-        The one batch-of-one rule: a batch of a single utterance from a set
-        of more than two is skipped (BatchNorm cannot estimate statistics
-        from it).
+        The one batch-of-one rule: a batch of a single utterance is skipped
+        (BatchNorm cannot train on it; ECAPA's fails outright).
         """
         if epoch is not None:
             loader.sampler.set_epoch(epoch)
         model = self.modules.model if model is None else model
         set_mode = train_keeping_batchnorm_statistics if keep_batchnorm_statistics else type(model).train
         for batch in loader:
-            if len(batch.label) < 2 < len(loader.dataset):
+            if len(batch.label) < 2:
                 continue
             set_mode(model)
             yield batch
@@ -327,7 +326,7 @@ class UtteranceBrain(sb.Brain):
                     batches += 1
                     yield batch
                 if not batches:
-                    return  # nothing in the set can train
+                    return  # nothing in the set can train (a set of one utterance)
 
         after_step = None if on_step is None else (lambda done, loss: on_step(done))
         self.train_batches(passes(), optimizer, steps=steps, after_step=after_step)
