@@ -5,6 +5,8 @@ import torch
 
 from speechbrain_unlearn.deletable.logistic import LogisticObjective
 from speechbrain_unlearn.deletable.solve import certificate, newton, remove
+from speechbrain_unlearn.deletable.state import DeletableState
+from speechbrain_unlearn.errors import UnlearnError
 
 
 def problem(n=240, d=8, classes=5, l2=1e-3, chunk=16384, seed=0):
@@ -79,3 +81,35 @@ def test_sequential_requests_end_at_the_model_retrained_without_all_of_them():
 def test_a_penalty_that_is_not_positive_is_refused():
     with pytest.raises(ValueError, match="must be positive"):
         LogisticObjective(torch.zeros(2, 2), torch.zeros(2), 2, 0.0)
+
+
+def test_a_hundred_sequential_requests_end_at_the_head_retrained_without_all_of_them(tmp_path):
+    objective = problem(n=400, d=8, classes=8)
+    ids = [f"u{i:03d}" for i in range(400)]
+    state = DeletableState.fit(ids, objective.features, objective.labels, 8, objective.l2, gtol=1e-10)
+    state.save(tmp_path / "state.pt")
+    state = DeletableState.load(tmp_path / "state.pt")  # requests continue from the stored state
+    labels = dict(zip(ids, objective.labels.tolist()))
+    for request in range(100):  # 97 single utterances, then three whole classes
+        if request < 97:
+            forget = [state.ids[(request * 37) % len(state.ids)]]
+        else:
+            forget = [utt for utt in state.ids if labels[utt] == request - 97]
+        state, report = state.remove(forget)
+        assert report["removed"] == len(forget) and report["certificate"]["gradient_norm"] <= 1e-10
+    kept = torch.tensor([utt in set(state.ids) for utt in ids])
+    assert not any(labels[utt] < 3 for utt in state.ids) and len(state.ids) == int(kept.sum()) < 400 - 97
+    retrained, retrain_report = newton(objective.restricted(kept), gtol=1e-12)
+    distance = float((state.theta - retrained).norm())
+    # both solves are approximate: the certified distance is the sum of their bounds
+    assert distance <= (report["certificate"]["gradient_norm"] + retrain_report["gradient_norm"]) / objective.l2
+    assert distance / float(retrained.norm()) < 1e-8
+
+
+def test_a_request_naming_an_utterance_already_removed_is_refused_in_one_line():
+    objective = problem(n=60, d=3, classes=3)
+    state = DeletableState.fit([f"u{i}" for i in range(60)], objective.features, objective.labels, 3, 0.01)
+    state, _ = state.remove(["u1"])
+    with pytest.raises(UnlearnError, match="1 forget ID is not in the deletable part's training set \\(first: u1\\)"):
+        state.remove(["u1", "u2"])
+    assert len(state.ids) == 59  # nothing changed

@@ -1,0 +1,101 @@
+"""What a deletion request needs, stored with a deletion-ready model, and serving requests from it.
+
+:class:`DeletableState` holds the user training set's core features, labels
+and IDs, the solve settings (``l2``, ``gtol``) and the head ``theta`` that
+minimises their objective. A request names utterance IDs (or a whole class,
+as the IDs of its utterances); :meth:`DeletableState.remove` solves the
+objective without them from the current head
+(:func:`~speechbrain_unlearn.deletable.solve.remove`) and returns the next
+state, so requests chain: the state after request k is the start of request
+k + 1, and the audio of retained users is never read again. The state is
+saved and loaded as plain tensors (no code is unpickled).
+
+Example
+-------
+>>> _ = torch.manual_seed(0)
+>>> ids = [f"u{i}" for i in range(30)]
+>>> state = DeletableState.fit(ids, torch.randn(30, 4), torch.arange(30) % 3, n_classes=3, l2=0.01)
+>>> after, report = state.remove(["u3", "u7"])
+>>> len(after.ids), report["certificate"]["gradient_norm"] <= state.gtol
+(28, True)
+>>> state.remove(["nobody"])
+Traceback (most recent call last):
+...
+speechbrain_unlearn.errors.UnlearnError: 1 forget ID is not in the deletable part's training set (first: nobody); ...
+"""
+
+import dataclasses
+
+import torch
+
+from speechbrain_unlearn.deletable.logistic import LogisticObjective
+from speechbrain_unlearn.deletable.solve import newton, remove
+from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.io import load_tensors, save_tensors
+
+
+@dataclasses.dataclass(frozen=True)
+class DeletableState:
+    """The stored statistics of the deletable part and its head (see the module docstring)."""
+
+    ids: tuple
+    features: torch.Tensor
+    labels: torch.Tensor
+    n_classes: int
+    l2: float
+    gtol: float
+    theta: torch.Tensor
+
+    @classmethod
+    def fit(cls, ids, features, labels, n_classes, l2, gtol=1e-10):
+        """The state whose head is solved on the whole set from zeros, to ``gtol``."""
+        state = cls(
+            tuple(ids),
+            torch.as_tensor(features, dtype=torch.float64),
+            torch.as_tensor(labels),
+            n_classes,
+            float(l2),
+            float(gtol),
+            torch.zeros(0),
+        )
+        theta, report = newton(state.objective(), gtol=state.gtol)
+        if not report["converged"]:
+            raise UnlearnError(
+                f"the deletable part did not reach gtol {gtol} ({report['gradient_norm']:.3g}); raise it"
+            )
+        return dataclasses.replace(state, theta=theta)
+
+    def objective(self):
+        """The objective the head minimises."""
+        return LogisticObjective(self.features, self.labels, self.n_classes, self.l2)
+
+    def keep_mask(self, forget_ids):
+        """The mask of the utterances that stay, refusing IDs the set does not hold."""
+        forget = set(forget_ids)
+        unknown = sorted(forget - set(self.ids))
+        if unknown:
+            raise UnlearnError(
+                f"{len(unknown)} forget ID{'s are' if len(unknown) > 1 else ' is'} not in the deletable part's "
+                f"training set (first: {unknown[0]}); were they removed by an earlier request?"
+            )
+        return torch.tensor([utt not in forget for utt in self.ids])
+
+    def remove(self, forget_ids):
+        """The state without ``forget_ids`` and the request's report (:func:`remove`'s, with ``removed``)."""
+        keep = self.keep_mask(forget_ids)
+        theta, report = remove(self.objective(), self.theta, keep, gtol=self.gtol)
+        kept = [utt for utt, k in zip(self.ids, keep.tolist()) if k]
+        after = dataclasses.replace(
+            self, ids=tuple(kept), features=self.features[keep], labels=self.labels[keep], theta=theta
+        )
+        return after, {**report, "removed": int((~keep).sum())}
+
+    def save(self, path):
+        """Write the state atomically as plain tensors and values."""
+        save_tensors(path, {**dataclasses.asdict(self), "ids": list(self.ids)})
+
+    @classmethod
+    def load(cls, path):
+        """The state :meth:`save` wrote."""
+        stored = load_tensors(path)
+        return cls(**{**stored, "ids": tuple(stored["ids"])})
