@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from speechbrain_unlearn.deletable.hessian import LogisticHessian
 from speechbrain_unlearn.deletable.logistic import LogisticObjective
 from speechbrain_unlearn.deletable.solve import certificate, newton, remove
 from speechbrain_unlearn.deletable.state import DeletableState
@@ -113,3 +114,14 @@ def test_a_request_naming_an_utterance_already_removed_is_refused_in_one_line():
     with pytest.raises(UnlearnError, match="1 forget ID is not in the deletable part's training set \\(first: u1\\)"):
         state.remove(["u1", "u2"])
     assert len(state.ids) == 59  # nothing changed
+
+
+def test_the_fast_hessian_products_and_diagonal_equal_the_dense_hessian():
+    objective = problem(n=50, d=3, classes=4, l2=0.05, chunk=16)
+    theta = torch.randn(objective.size, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    whole = problem(n=50, d=3, classes=4, l2=0.05)
+    dense = torch.func.hessian(lambda t: whole._penalised(t, whole._chunk_value(t, 0)))(theta)
+    hessian = LogisticHessian(objective, theta)
+    vector = torch.randn(objective.size, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(hessian @ vector, dense @ vector, atol=1e-10)
+    assert torch.allclose(hessian.diagonal(), torch.diagonal(dense), atol=1e-10)
