@@ -152,8 +152,18 @@ def test_influence_serves_sequential_requests(cache, tmp_path):
     out = tmp_path / "fallback"
     proc = tiny_run("SpeechCommands", "influence", cache, out, "--influence_requests=2", "--influence_residual_bound=0")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    diagnostics = json.loads((out / "unlearn_results.json").read_text())["influence"]
-    assert diagnostics["fallback"]["method"] == "retrain" and diagnostics["requests"] == 1
+    results = json.loads((out / "unlearn_results.json").read_text())
+    assert results["influence"]["fallback"]["method"] == "retrain" and results["influence"]["requests"] == 1
+    # said where the user looks: the status, the first line of the table and the report, the record; no speed-up
+    assert (
+        results["method_status"]["status"] == "fallback"
+        and "influence_residual_bound" in results["method_status"]["reason"]
+    )
+    assert results["speedup_vs_retrain"] is None
+    first = "**influence fell back to retraining**"
+    assert (out / "unlearn_results.md").read_text().startswith(first)
+    assert 0 <= proc.stdout.find(first) < proc.stdout.find("# SpeechCommands / influence")
+    assert json.loads((out / "forget_record.json").read_text())["method_status"] == "fallback"
 
 
 def test_influence_without_stored_statistics_computes_them(cache, tmp_path):

@@ -182,7 +182,7 @@ def method_rows(runs, methods):
     the original, the reference and each method, where ``cells`` maps every
     :data:`COLUMNS` key to ``(values, digits)`` (one value per run or seed), ``n``
     counts the seeds with results and ``not_ok`` the runs whose method diverged
-    (``None`` for the original and the reference); ``floor`` is
+    or fell back to retraining (``None`` for the original and the reference); ``floor`` is
     :func:`noise_floor` of the runs.
     """
     ok = [r for r in runs if r.status == "ok"]
@@ -309,8 +309,9 @@ def results_markdown(runs, opts):
         "rate, EER and gaps are fractions in [0, 1]. *avg gap*: mean absolute difference to the reference in test, "
         "retain and forget accuracy and MIA AUC (lower is better). *recovery*: forget accuracy above the "
         "reference's after a relearning attack (lower is better). *unlearn s*: wall-clock seconds of unlearning "
-        "(for the reference: of retraining); *speed-up*: retraining time over unlearning time. *not ok*: runs whose "
-        "method diverged (weights of an earlier step restored).",
+        "(for the reference: of retraining); *speed-up*: retraining time over unlearning time (none claimed for a "
+        "run that fell back to retraining). *not ok*: runs whose method diverged (weights of an earlier step "
+        "restored) or fell back to retraining from scratch.",
         "",
     ]
     for task in opts.tasks:

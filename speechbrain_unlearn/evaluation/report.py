@@ -162,6 +162,8 @@ def markdown_table(results):
     title = f"{results['task']} / {results['method']} / {results['scenario']} / seed {results['seed']}"
     lines = [f"# {title}", ""]
     status = results.get("method_status") or {}
+    if status.get("status") == "fallback":
+        lines = [f"**{results['method']} fell back to retraining**: {status['reason']}.", "", *lines]
     if status.get("status") == "diverged":
         lines += [
             f"**The method diverged** ({status['reason']}); restored the weights of step {status['restored_step']}.",

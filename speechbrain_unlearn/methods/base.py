@@ -64,6 +64,8 @@ class Unlearner(UtteranceBrain):
     annealing_key = "unlearn_lr_annealing"
     #: The divergence guard while :meth:`run` runs.
     guard = None
+    #: Set by a method that handed the request to retraining from scratch: why (``method_status`` ``fallback``).
+    fallback = None
 
     @classmethod
     def check_scenario(cls, scenario):
@@ -94,7 +96,8 @@ class Unlearner(UtteranceBrain):
         -------
         tuple of dict
             The method's diagnostics (empty if it diverged) and its status
-            (``method_status`` in the results: ``ok`` or ``diverged``, why,
+            (``method_status`` in the results: ``ok``, ``diverged`` or
+            ``fallback`` (the method retrained from scratch instead), why,
             and the step whose weights were restored).
         """
         self.guard = guard = DivergenceGuard.from_hparams(self, request.retain)
@@ -106,7 +109,10 @@ class Unlearner(UtteranceBrain):
         finally:
             self.guard = None
         self.modules.model.eval()
-        return diagnostics, guard.status()
+        status = guard.status()
+        if self.fallback is not None and status["status"] == "ok":
+            status = {**status, "status": "fallback", "reason": self.fallback}
+        return diagnostics, status
 
     def results_keys(self, diagnostics):
         """The method's keys of the results JSON: ``method_diagnostics`` (and :attr:`results_key`, the same dict).

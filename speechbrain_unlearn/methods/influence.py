@@ -122,7 +122,7 @@ class Influence(Unlearner):
             report["residual_ratio"] = report["gradient_residual"] / max(residual_original, 1e-30)
             reports.append(report)
             if report["residual_ratio"] > float(hp.influence_residual_bound):
-                fallback = self.fall_back(request)
+                fallback = self.fall_back(request, report["residual_ratio"])
                 break
         start = time.time()
         if int(hp.repair_steps) > 0 and fallback is None:
@@ -360,9 +360,13 @@ class Influence(Unlearner):
         l2 = float(self.hparams.influence_l2)
         return float(norm({n: grads[n] / count + l2 * params[n].detach() for n in names}))
 
-    def fall_back(self, request):
-        """Retrain from scratch on the retain set when the residual bound is passed."""
-        logger.warning("influence: gradient residual above the bound; falling back to retraining")
+    def fall_back(self, request, ratio):
+        """Retrain from scratch on the retain set when the residual bound is passed (``method_status`` ``fallback``)."""
+        self.fallback = (
+            f"the gradient residual ratio {ratio:.3g} is above influence_residual_bound "
+            f"{self.hparams.influence_residual_bound}: retrained from scratch on the retain set instead"
+        )
+        logger.warning("influence: %s", self.fallback)
         start = time.time()
         brain = UtteranceBrain(
             modules={"model": self.modules.model},
