@@ -6,6 +6,7 @@ recipe subprocess is replaced by a stub.
 
 import csv
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 import pytest
 
 from speechbrain_unlearn import benchmark
+from speechbrain_unlearn.benchmark.scale import main as scale_main
 from speechbrain_unlearn.io import read_json, write_json, write_text
 
 # The module itself, to patch: the package re-exports its function ``execute``, which hides the submodule.
@@ -476,3 +478,20 @@ def test_scaling_report(tmp_path, launches):
     assert "| slope | 1.00 |" in md
     data = (out / "scaling_SpeechCommands.png").read_bytes()
     assert data.startswith(PNG) and len(data) > 20_000
+
+
+def test_scale_benchmark_serves_both_requests_within_their_certificates(tmp_path, capsys):
+    out = tmp_path / "scale.json"
+    args = ["--utterances=300", "--classes=10", "--dim=6", "--request_utterances=5", "--check_retrain"]
+    assert scale_main(args + [f"--output={out}"]) == 0
+    report = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == report
+    utterances, speaker = report["requests"]
+    assert utterances["removed"] == 5 and 25 <= speaker["removed"] <= 30  # 30 utterances a speaker
+    for request in (utterances, speaker):
+        # both the served head and the retrain are solves: the certified distance is the sum of their bounds
+        bound = (request["certificate"]["gradient_norm"] + request["retrain_certificate_gradient_norm"]) / 1e-3
+        assert request["distance_to_retrain"] <= bound and request["relative_distance_to_retrain"] < 1e-6
+        assert request["time_s"] > 0 and request["peak_mem_mb"] > 0
+    with pytest.raises(SystemExit):
+        scale_main(["--utterances=10", "--request_utterances=10"])
