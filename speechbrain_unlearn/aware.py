@@ -4,8 +4,11 @@ The recipes' hparams choose the training objective with
 ``!apply:speechbrain_unlearn.aware.recipe_value``; the hparams text is part
 of every cached model's key, so this name stays where the recipes refer to
 it. What unlearning-aware training stores is in
-:mod:`speechbrain_unlearn.curvature.aware`.
+:mod:`speechbrain_unlearn.curvature.aware`; ``regime_value`` chooses by
+``training_regime`` (the deletion-ready regime: :mod:`speechbrain_unlearn.deletion_ready`).
 """
+
+from speechbrain_unlearn.errors import UnlearnError
 
 
 def recipe_value(unlearning_aware, aware, plain):
@@ -17,3 +20,24 @@ def recipe_value(unlearning_aware, aware, plain):
     (0.01, 0.0)
     """
     return aware if unlearning_aware else plain
+
+
+#: The training regimes of the task hparams' ``training_regime``.
+REGIMES = ("standard", "deletion_ready")
+
+
+def regime_value(regime, standard, deletion_ready):
+    """The value of ``training_regime`` ``regime`` (for hparams); one line for an unknown regime.
+
+    Example
+    -------
+    >>> regime_value("deletion_ready", "aam", "ce")
+    'ce'
+    >>> regime_value("convex", "aam", "ce")
+    Traceback (most recent call last):
+    ...
+    speechbrain_unlearn.errors.UnlearnError: training_regime must be standard or deletion_ready, not 'convex'
+    """
+    if regime not in REGIMES:
+        raise UnlearnError(f"training_regime must be {' or '.join(REGIMES)}, not {regime!r}")
+    return standard if regime == "standard" else deletion_ready

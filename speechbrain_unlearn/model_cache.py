@@ -171,7 +171,7 @@ class ModelCache:
             "grad_evals": cost.result()["grad_evals"],
         }
 
-    def curvature(self, model, meta, rows):
+    def statistics(self, model, meta, rows):
         """The original's stored curvature statistics (computed once if missing), or ``None``.
 
         Only with ``unlearning_aware: true``. When they are first computed,

@@ -39,12 +39,14 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
+from speechbrain_unlearn.aware import regime_value
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.cost import CostMeter, sum_costs
 from speechbrain_unlearn.data.dataio import FeatureStore
 from speechbrain_unlearn.data.manifest import COLUMNS, summarise
 from speechbrain_unlearn.data.splits import make_split
 from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
+from speechbrain_unlearn.deletion_ready import Core, DeletionReadyCache
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.evaluation.membership import shadow_halves
 from speechbrain_unlearn.evaluation.memo import Memo, state_hash
@@ -91,10 +93,10 @@ def run(task, task_hparams_file, argv):
     data = prepare_data(task, hp)
     split = split_data(data, hp, unlearner_class)
     sets = RunSets.build(data, split, hp)
+    cache = shared_cache(task, training_config(task_hparams_file, hp["overrides"], run_opts), hp, run_opts, sets, data)
     run_on_main(write_run_files, args=[hp["output_folder"], hp, data, split, sets])
     sb.create_experiment_directory(experiment_directory=hp["output_folder"], save_env_desc=False)
 
-    cache = ModelCache(task, training_config(task_hparams_file, hp["overrides"], run_opts), hp, run_opts, sets)
     shared = SharedModels.train_or_load(cache, data["train"], split, hp)
     model, results, costs = unlearn(unlearner_class, sets.request(shared, cache.training_key), shared, hp, run_opts)
     # the shared models' scores and attacks, reused by every run of the same cache
@@ -127,12 +129,28 @@ def configure(argv, task_hparams_file):
     unlearner_class = hp.get("unlearner")
     if unlearner_class is None:
         raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")
+    regime_value(hp["training_regime"], None, None)  # one line for an unknown regime
     unlearner_class.check_scenario(hp["scenario"])
     unlearner_class.check_hparams(hp)
     shadows = hp["lira_shadows"]
     if not isinstance(shadows, int) or shadows < 0 or shadows % 2:
         raise UnlearnError(f"lira_shadows must be an even number >= 0 (pairs of halves), got {shadows!r}")
     return hp, run_opts, unlearner_class
+
+
+def shared_cache(task, config, hp, run_opts, sets, data):
+    """The cache of the run's shared models in its ``training_regime``.
+
+    ``deletion_ready``: the core is trained (or loaded) first, on
+    ``core_data_folder`` or the embedded ``core_corpus``, and every model of
+    the run becomes a deletion-ready model on it.
+    """
+    if hp["training_regime"] != "deletion_ready":
+        return ModelCache(task, config, hp, run_opts, sets)
+    core_data = prepare_data(task, hp, folder_key="core_data_folder", corpus_key="core_corpus")
+    core = Core.train_or_load(core_data, data["train"], hp, run_opts, config, task)
+    sets.new_model = lambda seed=None: core.new_model(len(sets.encoder), int(hp["seed"] if seed is None else seed))
+    return DeletionReadyCache(task, config, hp, run_opts, sets, core)
 
 
 def split_data(data, hp, unlearner_class):
@@ -224,9 +242,10 @@ class SharedModels:
 
     original: torch.nn.Module
     original_meta: dict
-    statistics: dict = None
+    statistics: object = None
     reference: torch.nn.Module = None
     reference_meta: dict = None
+    reference_statistics: object = None
     noise_reference: torch.nn.Module = None
     noise_meta: dict = None
     shadows: list = dataclasses.field(default_factory=list)
@@ -236,9 +255,11 @@ class SharedModels:
     def train_or_load(cls, cache, train_rows, split, hp):
         """The original and its statistics, the references (with ``retrain_reference``) and the shadows."""
         original, meta = cache.trained("original", train_rows)
-        shared = cls(original, meta, statistics=cache.curvature(original, meta, train_rows))
+        shared = cls(original, meta, statistics=cache.statistics(original, meta, train_rows))
         if hp["retrain_reference"]:
             shared.reference, shared.reference_meta = cache.trained("reference", split.retain)
+            if isinstance(cache, DeletionReadyCache):
+                shared.reference_statistics = cache.statistics(shared.reference, shared.reference_meta, split.retain)
             if hp["noise_floor_reference"]:
                 # the noise floor: the same retain set, another training seed
                 seed = int(hp["seed"]) + int(hp["noise_floor_seed_offset"])
@@ -248,7 +269,7 @@ class SharedModels:
             shadow, shadow_meta = cache.trained(f"shadow{j}", rows)
             shared.shadows.append((shadow, {r["ID"] for r in rows}))
             shared.shadow_metas.append(shadow_meta)
-        if shared.statistics is not None and meta.get("curvature_time_s"):
+        if isinstance(shared.statistics, dict) and meta.get("curvature_time_s"):
             shared.statistics["training_overhead"] = round(meta["curvature_time_s"] / meta["time_s"], 4)
         return shared
 
@@ -319,9 +340,32 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
     if unlearner.training_time_s:
         method_time["method_training"] = round(unlearner.training_time_s, 3)
     results = {"method_status": status, **unlearner.results_keys(diagnostics), **shared.times(method_time)}
+    if getattr(unlearner, "deletable_state", None) is not None and shared.reference_statistics is not None:
+        check_certificate(results[unlearner.results_key]["certificate"], unlearner.deletable_state, shared)
     if status["status"] == "fallback":
         results["speedup_vs_retrain"] = None  # a retrain against a retrain: no speed-up to claim
     return model, results, {"unlearn": cost.result(time_s=unlearn_time)}
+
+
+def check_certificate(certificate, state, shared):
+    """Add to a deletion-ready certificate its check against the reference (the deletable part retrained).
+
+    ``distance_to_retrain``: ``||theta - theta_R|| / ||theta_R||`` of the
+    deployed (float32) heads; ``holds``: whether the solver's heads are within
+    the bound, where the reference is a solve to tolerance too, so the bound
+    is the sum of both gradient norms over ``lambda``.
+    """
+    reference = shared.reference_statistics
+    unlearned, retrained = state.theta.to(torch.float32).to(torch.float64), shared.reference.head_vector()
+    reference_norm = float(reference.objective().gradient(reference.theta).norm())
+    distance = float((state.theta - reference.theta).norm())
+    bound = certificate["distance_bound"] + reference_norm / reference.l2
+    certificate.update(
+        distance_to_retrain=float((unlearned - retrained).norm() / retrained.norm().clamp(min=1e-30)),
+        distance=distance,
+        reference_gradient_norm=reference_norm,
+        holds=distance <= bound,
+    )
 
 
 def evaluate(models, shared, sets, data, hp, run_opts, memo):
@@ -371,6 +415,7 @@ def describe(task, data, split, sets, hp):
         "task": task,
         "method": hp["method"],
         "scenario": split.scenario,
+        "training_regime": hp["training_regime"],
         "seed": int(hp["seed"]),
         "sizes": {
             "train": len(data["train"]),
@@ -391,23 +436,23 @@ def run_on_main_and_get(build):
     return build()
 
 
-def prepare_data(task, hp):
-    """Manifests of the real dataset at ``data_folder`` or of the embedded corpus."""
+def prepare_data(task, hp, folder_key="data_folder", corpus_key="embedded_corpus"):
+    """Manifests of the real dataset at ``hp[folder_key]`` or of the embedded corpus ``hp[corpus_key]``."""
     spec = task_named(task)
-    folder = hp["data_folder"]
+    folder = hp[folder_key]
     if not folder:
         start = time.time()
         corpora = os.path.abspath(os.path.join(hp["cache_folder"], "corpora"))
-        root = run_on_main_and_get(lambda: hp["embedded_corpus"](corpora))
-        print(f"data_folder is unset: using the embedded corpus {root} ({time.time() - start:.1f} s)")
+        root = run_on_main_and_get(lambda: hp[corpus_key](corpora))
+        print(f"{folder_key} is unset: using the embedded corpus {root} ({time.time() - start:.1f} s)")
         source = {"folder": root, "embedded": True}
     else:
         if not os.path.isdir(folder):
             raise UnlearnError(
-                f"data_folder {folder} does not exist; point it at a {spec.layout} folder or leave it empty"
+                f"{folder_key} {folder} does not exist; point it at a {spec.layout} folder or leave it empty"
             )
         if not spec.recognise(folder):
-            raise UnlearnError(f"data_folder {folder} is not in the {spec.layout} layout; {spec.layout_hint(folder)}")
+            raise UnlearnError(f"{folder_key} {folder} is not in the {spec.layout} layout; {spec.layout_hint(folder)}")
         root = os.path.abspath(folder)
         source = {"folder": root, "embedded": False}
     data = hp["prepare"](root)

@@ -43,9 +43,12 @@ class DeletionRequest:
         ``new_model(seed=None)`` gives the model before training, initialised
         with ``seed`` (the run's seed by default): the original's
         initialisation, for retraining and for an incompetent teacher.
-    original_statistics : dict, optional
-        What unlearning-aware training stored beside the original
-        (:mod:`speechbrain_unlearn.curvature.aware`), or ``None``.
+    original_statistics : dict or DeletableState, optional
+        What training stored beside the original: the curvature statistics
+        of unlearning-aware training (:mod:`speechbrain_unlearn.curvature.aware`),
+        or, in the deletion-ready regime, the deletable head's
+        :class:`~speechbrain_unlearn.deletable.state.DeletableState`
+        (:mod:`speechbrain_unlearn.deletion_ready`); ``None`` if nothing.
     training_key : str
         A digest of the task's training configuration (cache keys of models
         a method trains itself, such as SISA's shards).

@@ -18,6 +18,9 @@ Example
 >>> after, report = state.remove(["u3", "u7"])
 >>> len(after.ids), report["certificate"]["gradient_norm"] <= state.gtol
 (28, True)
+>>> retrained = state.retrained(["u3", "u7"])
+>>> bool((after.theta - retrained.theta).norm() <= 2 * state.gtol / state.l2)
+True
 >>> state.remove(["nobody"])
 Traceback (most recent call last):
 ...
@@ -89,6 +92,12 @@ class DeletableState:
             self, ids=tuple(kept), features=self.features[keep], labels=self.labels[keep], theta=theta
         )
         return after, {**report, "removed": int((~keep).sum())}
+
+    def retrained(self, forget_ids):
+        """The state solved from zeros without ``forget_ids``: retraining the deletable part exactly."""
+        keep = self.keep_mask(forget_ids)
+        kept = [utt for utt, k in zip(self.ids, keep.tolist()) if k]
+        return DeletableState.fit(kept, self.features[keep], self.labels[keep], self.n_classes, self.l2, self.gtol)
 
     def save(self, path):
         """Write the state atomically as plain tensors and values."""

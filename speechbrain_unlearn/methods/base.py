@@ -43,6 +43,7 @@ import torch
 
 from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.data.splits import SCENARIOS
+from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
 
@@ -186,10 +187,16 @@ def retrain_from_scratch(brain, request):
 
     ``brain`` trains with the task's recipe (its optimiser and schedule) and
     the run's seed: with the same seed this reproduces the run's reference
-    exactly.
+    exactly. In the deletion-ready regime it solves the head from zeros on
+    the retain set's stored features (the run's reference, exactly).
     """
     hp = brain.hparams
     brain.modules.model.load_state_dict(request.new_model().state_dict())
+    if isinstance(request.original_statistics, DeletableState):
+        # deletion-ready: retraining is solving the deletable head from zeros on the retain set
+        state = request.original_statistics.retrained(request.forget.ids)
+        brain.modules.model.set_head(state.theta)
+        return state.objective().value(state.theta)
     torch.manual_seed(hp.seed)
     brain.train_epochs(request.retain, hp.number_of_epochs, hp.batch_size)
     return brain.train_loss

@@ -82,6 +82,7 @@ from speechbrain_unlearn.curvature.kfac_step import kfac_layers, kfac_newton_ste
 from speechbrain_unlearn.curvature.newton import newton_removal
 from speechbrain_unlearn.curvature.products import curvature_operator, dot, norm
 from speechbrain_unlearn.curvature.solvers import top_eigenvalue
+from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner, retrain_from_scratch
 from speechbrain_unlearn.methods.heads import HeadOnly, head_prefix, in_head
@@ -102,8 +103,13 @@ class Influence(Unlearner):
     #: The results JSON key of this method's diagnostics.
     results_key = "influence"
 
+    #: The deletion-ready state after the last request (``None`` in the standard regime).
+    deletable_state = None
+
     def unlearn(self, request):
         """Serve the deletion request(s), then the optional repair (see the module docstring)."""
+        if isinstance(request.original_statistics, DeletableState):
+            return self.remove_exactly(request)
         hp, model = self.hparams, self.modules.model
         model.eval()
         self.alpha = float(hp.influence_class_alpha if request.removes_classes else hp.influence_alpha)
@@ -146,6 +152,32 @@ class Influence(Unlearner):
             "training_overhead": (request.original_statistics or {}).get("training_overhead"),
         }
         out["time_s"] = {"statistics": round(statistics_time, 3), **out["time_s"], "repair": round(repair_time, 3)}
+        if len(reports) > 1:
+            out["per_request"] = reports
+        return out
+
+    def remove_exactly(self, request):
+        """Deletion-ready: each request removed exactly from the stored state, with its certificate.
+
+        Newton steps on the convex retain objective of the deletable head,
+        from the current head, to ``deletable_gtol`` (:meth:`DeletableState.remove`);
+        no audio is read. The certificate of the last request bounds the
+        distance to the head retrained without every request served.
+        """
+        state, reports = request.original_statistics, []
+        for part in self.requests(request.forget):
+            start = time.time()
+            state, report = state.remove(part.ids)
+            reports.append({**report, "time_s": {"solve": round(time.time() - start, 3)}})
+        self.modules.model.set_head(state.theta)
+        self.deletable_state = state
+        out = {
+            **reports[-1],
+            "regime": "deletion_ready",
+            "requests": len(reports),
+            "statistics_utterances": len(state.ids),
+            "fallback": None,
+        }
         if len(reports) > 1:
             out["per_request"] = reports
         return out
