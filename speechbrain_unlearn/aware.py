@@ -38,6 +38,11 @@ def regime_value(regime, standard, deletion_ready):
     ...
     speechbrain_unlearn.errors.UnlearnError: training_regime must be standard or deletion_ready, not 'convex'
     """
+    return standard if check_regime(regime) == "standard" else deletion_ready
+
+
+def check_regime(regime):
+    """``regime`` if it is one of :data:`REGIMES`; otherwise one line saying which are."""
     if regime not in REGIMES:
         raise UnlearnError(f"training_regime must be {' or '.join(REGIMES)}, not {regime!r}")
-    return standard if regime == "standard" else deletion_ready
+    return regime

@@ -39,7 +39,7 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
-from speechbrain_unlearn.aware import regime_value
+from speechbrain_unlearn.aware import check_regime
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.cost import CostMeter, sum_costs
 from speechbrain_unlearn.data.dataio import FeatureStore
@@ -129,7 +129,7 @@ def configure(argv, task_hparams_file):
     unlearner_class = hp.get("unlearner")
     if unlearner_class is None:
         raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")
-    regime_value(hp["training_regime"], None, None)  # one line for an unknown regime
+    check_regime(hp["training_regime"])
     unlearner_class.check_scenario(hp["scenario"])
     unlearner_class.check_hparams(hp)
     shadows = hp["lira_shadows"]
