@@ -357,7 +357,7 @@ def check_certificate(certificate, state, shared):
     """
     reference = shared.reference_statistics
     unlearned, retrained = state.theta.to(torch.float32).to(torch.float64), shared.reference.head_vector()
-    reference_norm = float(reference.objective().gradient(reference.theta).norm())
+    reference_norm = reference.gradient_norm()
     distance = float((state.theta - reference.theta).norm())
     bound = certificate["distance_bound"] + reference_norm / reference.l2
     certificate.update(

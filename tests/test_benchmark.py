@@ -483,15 +483,19 @@ def test_scaling_report(tmp_path, launches):
 def test_scale_benchmark_serves_both_requests_within_their_certificates(tmp_path, capsys):
     out = tmp_path / "scale.json"
     args = ["--utterances=300", "--classes=10", "--dim=6", "--request_utterances=5", "--check_retrain"]
+    args += ["--relative_bound=1e-7"]
     assert scale_main(args + [f"--output={out}"]) == 0
     report = json.loads(out.read_text())
     assert json.loads(capsys.readouterr().out) == report
     utterances, speaker = report["requests"]
     assert utterances["removed"] == 5 and 25 <= speaker["removed"] <= 30  # 30 utterances a speaker
+    assert (utterances["emptied_classes"], speaker["emptied_classes"]) == (0, 1)
     for request in (utterances, speaker):
+        assert request["certificate"]["relative_distance_bound"] <= 1e-7
         # both the served head and the retrain are solves: the certified distance is the sum of their bounds
         bound = (request["certificate"]["gradient_norm"] + request["retrain_certificate_gradient_norm"]) / 1e-3
         assert request["distance_to_retrain"] <= bound and request["relative_distance_to_retrain"] < 1e-6
         assert request["time_s"] > 0 and request["peak_mem_mb"] > 0
     with pytest.raises(SystemExit):
         scale_main(["--utterances=10", "--request_utterances=10"])
+

@@ -18,9 +18,11 @@ minimising ``J_{S - F}``: the retrained model is ``theta*_{S - F}``, and the
 gradient norm at any candidate certifies how far from it the candidate is
 (:mod:`speechbrain_unlearn.deletable.solve`).
 
-:class:`LogisticObjective` evaluates ``J_S`` and its gradient in float64 and
-gives Hessian-vector products by forward-over-reverse differentiation
-(``torch.func.jvp`` of ``torch.func.grad``), for a Newton-CG solver; the
+:class:`LogisticObjective` evaluates ``J_S`` and its gradient in float64
+(:meth:`LogisticObjective.evaluate`, the gradient written out) and gives
+Hessian-vector products by forward-over-reverse differentiation
+(``torch.func.jvp`` of ``torch.func.grad``: the reference the fast operator
+of :mod:`~speechbrain_unlearn.deletable.hessian` is tested against); the
 logits are computed in chunks of utterances so memory stays bounded for
 large sets.
 
@@ -33,14 +35,44 @@ Example
 >>> value, gradient = objective.value_and_gradient(theta)
 >>> round(value, 4) == round(math.log(4), 4), gradient.shape
 (True, torch.Size([16]))
+>>> theta = torch.randn(objective.size, dtype=torch.float64)
+>>> by_autograd = grad(lambda t: objective._penalised(t, objective._chunk_value(t, 0)))(theta)
+>>> torch.allclose(objective.gradient(theta), by_autograd)
+True
 >>> v = torch.randn(objective.size, dtype=torch.float64)
 >>> hv = objective.hessian_vector(theta, v)
 >>> bool(v @ hv >= objective.l2 * v @ v)  # the Hessian's smallest eigenvalue is at least lambda
 True
 """
 
+import dataclasses
+
 import torch
 from torch.func import grad, jvp
+
+from speechbrain_unlearn.cost import count_gradients
+
+
+@dataclasses.dataclass(frozen=True)
+class Sums:
+    """Sums over ``count`` utterances at one ``theta``: of their losses and of their loss gradients (float64).
+
+    What removal starts from: the sums of the kept utterances are those of
+    the whole set minus the forget set's (:meth:`minus`), so the retain
+    objective's value and gradient at the deployed head cost a pass over
+    the forget set only.
+    """
+
+    count: int
+    loss: float
+    gradient: torch.Tensor
+    #: The precision they were computed in (float64 for a certificate).
+    dtype: torch.dtype = torch.float64
+
+    def minus(self, other):
+        """The sums without ``other``'s utterances (taken at the same ``theta``)."""
+        dtype = self.dtype if torch.finfo(self.dtype).eps >= torch.finfo(other.dtype).eps else other.dtype
+        return Sums(self.count - other.count, self.loss - other.loss, self.gradient - other.gradient, dtype)
 
 
 class LogisticObjective:
@@ -105,15 +137,65 @@ class LogisticObjective:
         loss_sum = sum(self._chunk_value(theta, b) for b in range(0, len(self.labels), self.chunk))
         return float(self._penalised(theta, torch.as_tensor(loss_sum, dtype=torch.float64)))
 
+    def _chunk_ranges(self):
+        return [(b, min(b + self.chunk, len(self.labels))) for b in range(0, len(self.labels), self.chunk)]
+
+    @torch.no_grad()
+    def sums(self, theta, probs_dtype=None, dtype=torch.float64):
+        """The set's :class:`Sums` at ``theta`` and (given ``probs_dtype``) each chunk's class probabilities.
+
+        ``dtype``: the precision of the pass (float32 halves its time; only
+        float64 sums may certify, :func:`~speechbrain_unlearn.deletable.solve.newton`
+        uses float32 ones for a first direction).
+
+        The gradient of the cross-entropy in the logits is ``p_i - e_{y_i}``,
+        so ``sum_i grad l_i = sum_i (p_i - e_{y_i}) phi~_i^T``: one product
+        for the logits and one for the gradient per chunk, written out
+        rather than differentiated, so the probabilities are computed once
+        and can serve the Hessian at ``theta``
+        (:class:`~speechbrain_unlearn.deletable.hessian.LogisticHessian`).
+        """
+        weights, bias = self.unpack(theta.to(dtype))
+        grad_weights = torch.zeros(weights.shape, dtype=torch.float64)
+        grad_bias = torch.zeros(bias.shape, dtype=torch.float64)
+        every, loss_sum, kept = self.features.to(dtype), 0.0, []
+        for begin, end in self._chunk_ranges():
+            features, labels = every[begin:end], self.labels[begin:end]
+            logits = torch.addmm(bias, features, weights.T)
+            logits.sub_(logits.amax(dim=1, keepdim=True))
+            picked = logits.gather(1, labels[:, None])
+            total = logits.exp_().sum(dim=1, keepdim=True)
+            loss_sum += float((total.log() - picked).sum())
+            probs = logits.div_(total)
+            if probs_dtype is not None:
+                kept.append(probs.to(probs_dtype, copy=True))
+            probs[torch.arange(len(labels)), labels] -= 1.0
+            grad_weights += probs.T @ features
+            grad_bias += probs.sum(dim=0)
+        count_gradients(len(self.labels))
+        return Sums(len(self.labels), loss_sum, self.pack(grad_weights, grad_bias), dtype), kept or None
+
+    @torch.no_grad()
+    def probabilities(self, theta, dtype=torch.float32):
+        """Each chunk's class probabilities at ``theta``, computed in ``dtype`` (what Hessian products need)."""
+        weights, bias = self.unpack(theta.to(dtype))
+        features = self.features.to(dtype)
+        return [torch.softmax(torch.addmm(bias, features[b:e], weights.T), dim=1) for b, e in self._chunk_ranges()]
+
+    def penalised(self, theta, sums):
+        """``J_S(theta)`` and its gradient from the set's :class:`Sums` at ``theta``."""
+        n = max(sums.count, 1)
+        return sums.loss / n + 0.5 * self.l2 * float(theta @ theta), sums.gradient / n + self.l2 * theta
+
+    def evaluate(self, theta, probs_dtype=None):
+        """``J_S(theta)``, its gradient and (given ``probs_dtype``) the chunks' class probabilities, in one pass."""
+        sums, probs = self.sums(theta, probs_dtype)
+        return (*self.penalised(theta, sums), probs)
+
     def value_and_gradient(self, theta):
         """``J_S(theta)`` and its gradient (float64)."""
-        theta = theta.detach().requires_grad_(True)
-        total = torch.zeros((), dtype=torch.float64)
-        for begin in range(0, len(self.labels), self.chunk):
-            total = total + self._chunk_value(theta, begin)
-        value = self._penalised(theta, total)
-        (gradient,) = torch.autograd.grad(value, theta)
-        return float(value.detach()), gradient
+        value, gradient, _ = self.evaluate(theta)
+        return value, gradient
 
     def gradient(self, theta):
         """``grad J_S(theta)``."""

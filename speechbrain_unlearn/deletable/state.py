@@ -31,15 +31,27 @@ import dataclasses
 
 import torch
 
-from speechbrain_unlearn.deletable.logistic import LogisticObjective
-from speechbrain_unlearn.deletable.solve import newton, remove
+from speechbrain_unlearn.deletable.blocks import ClassBlocks
+from speechbrain_unlearn.deletable.hessian import LogisticHessian
+from speechbrain_unlearn.deletable.logistic import LogisticObjective, Sums
+from speechbrain_unlearn.deletable.solve import DIRECTION_DTYPE, newton, remove
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import load_tensors, save_tensors
 
 
 @dataclasses.dataclass(frozen=True)
 class DeletableState:
-    """The stored statistics of the deletable part and its head (see the module docstring)."""
+    """The stored statistics of the deletable part and its head (see the module docstring).
+
+    Besides the set and the head: ``loss_sum`` and ``gradient_sum``, the
+    set's :class:`~speechbrain_unlearn.deletable.logistic.Sums` at ``theta``
+    (a request subtracts the forget set's from them, so its first Newton
+    iteration needs no pass over the kept set), and ``blocks``, the Cholesky
+    factors of the Hessian's class blocks at the head solved on the whole
+    set (:class:`~speechbrain_unlearn.deletable.blocks.ClassBlocks`): the
+    conjugate gradient's preconditioner for every later request (a
+    preconditioner need not be exact; the certificate does not depend on it).
+    """
 
     ids: tuple
     features: torch.Tensor
@@ -48,6 +60,9 @@ class DeletableState:
     l2: float
     gtol: float
     theta: torch.Tensor
+    loss_sum: float = None
+    gradient_sum: torch.Tensor = None
+    blocks: torch.Tensor = None
 
     @classmethod
     def fit(cls, ids, features, labels, n_classes, l2, gtol=1e-10):
@@ -61,12 +76,34 @@ class DeletableState:
             float(gtol),
             torch.zeros(0),
         )
-        theta, report = newton(state.objective(), gtol=state.gtol)
+        objective = state.objective()
+        theta, report, sums = newton(objective, gtol=state.gtol)
         if not report["converged"]:
             raise UnlearnError(
                 f"the deletable part did not reach gtol {gtol} ({report['gradient_norm']:.3g}); raise it"
             )
-        return dataclasses.replace(state, theta=theta)
+        blocks = ClassBlocks.of(LogisticHessian(objective, theta, dtype=DIRECTION_DTYPE))
+        return dataclasses.replace(state, blocks=blocks.factors).at(theta, sums)
+
+    def at(self, theta, sums):
+        """The state with the head ``theta`` and the set's sums there."""
+        return dataclasses.replace(self, theta=theta, loss_sum=sums.loss, gradient_sum=sums.gradient)
+
+    def gradient_norm(self):
+        """``||grad J(theta)||`` of the stored set at the stored head: what certifies it (from the stored sums)."""
+        objective, sums = self.objective(), self.sums()
+        sums = objective.sums(self.theta)[0] if sums is None else sums
+        return float(objective.penalised(self.theta, sums)[1].norm())
+
+    def preconditioner(self):
+        """The stored :class:`~speechbrain_unlearn.deletable.blocks.ClassBlocks` (``None`` if stored without)."""
+        return None if self.blocks is None else ClassBlocks(self.blocks)
+
+    def sums(self):
+        """The set's sums at ``theta`` (``None`` for a state stored without them)."""
+        if self.gradient_sum is None:
+            return None
+        return Sums(len(self.ids), self.loss_sum, self.gradient_sum)
 
     def objective(self):
         """The objective the head minimises."""
@@ -86,12 +123,12 @@ class DeletableState:
     def remove(self, forget_ids):
         """The state without ``forget_ids`` and the request's report (:func:`remove`'s, with ``removed``)."""
         keep = self.keep_mask(forget_ids)
-        theta, report = remove(self.objective(), self.theta, keep, gtol=self.gtol)
-        kept = [utt for utt, k in zip(self.ids, keep.tolist()) if k]
-        after = dataclasses.replace(
-            self, ids=tuple(kept), features=self.features[keep], labels=self.labels[keep], theta=theta
+        theta, report, sums = remove(
+            self.objective(), self.theta, keep, gtol=self.gtol, sums=self.sums(), preconditioner=self.preconditioner()
         )
-        return after, {**report, "removed": int((~keep).sum())}
+        kept = [utt for utt, k in zip(self.ids, keep.tolist()) if k]
+        after = dataclasses.replace(self, ids=tuple(kept), features=self.features[keep], labels=self.labels[keep])
+        return after.at(theta, sums), {**report, "removed": int((~keep).sum())}
 
     def retrained(self, forget_ids):
         """The state solved from zeros without ``forget_ids``: retraining the deletable part exactly."""
