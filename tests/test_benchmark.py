@@ -14,9 +14,12 @@ import threading
 import time
 
 import pytest
+import torch
 
 from speechbrain_unlearn import benchmark
 from speechbrain_unlearn.benchmark.scale import main as scale_main
+from speechbrain_unlearn.benchmark.sequential import main as sequential_main
+from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.io import read_json, write_json, write_text
 
 # The module itself, to patch: the package re-exports its function ``execute``, which hides the submodule.
@@ -499,3 +502,25 @@ def test_scale_benchmark_serves_both_requests_within_their_certificates(tmp_path
     with pytest.raises(SystemExit):
         scale_main(["--utterances=10", "--request_utterances=10"])
 
+
+def test_sequential_benchmark_serves_utterances_then_speakers_and_ends_at_the_retrain(tmp_path, capsys):
+    gen = torch.Generator().manual_seed(0)
+    ids = [f"spk{i % 8}-utt{i:03d}" for i in range(160)]
+    labels = torch.arange(160) % 4
+    features = torch.randn(4, 5, generator=gen)[labels] + torch.randn(160, 5, generator=gen)
+    DeletableState.fit(ids, features, labels, n_classes=4, l2=0.01).save(tmp_path / "deletable.pt")
+    rows = "\n".join(f"{utt},{utt.split('-')[0]}" for utt in ids)
+    (tmp_path / "train.csv").write_text(f"ID,spk_id\n{rows}\n")
+    args = [f"--state={tmp_path / 'deletable.pt'}", f"--train_csv={tmp_path / 'train.csv'}"]
+    plan = ["--utterance_requests=12", "--speaker_requests=3", f"--output={tmp_path / 'o.json'}"]
+    assert sequential_main(args + plan) == 0
+    report = json.loads((tmp_path / "o.json").read_text())
+    assert report["requests"] == 15 and report["removed"] == 12 + 3 * 20  # 20 utterances a speaker
+    assert [r["removed"] for r in report["per_request"]] == [1] * 12 + [20] * 3
+    retrain = report["retrain"]
+    assert retrain["holds"] and retrain["relative_distance"] < 1e-8 and retrain["same_predictions"] == 1.0
+    assert json.loads(capsys.readouterr().out)["retrain"] == retrain
+    (tmp_path / "bad.csv").write_text("ID,label\nx,y\n")
+    assert sequential_main([args[0], f"--train_csv={tmp_path / 'bad.csv'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "ID and spk_id columns" in err[0]
