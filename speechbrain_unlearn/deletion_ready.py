@@ -197,7 +197,7 @@ class DeletionReadyCache(ModelCache):
             "valid_acc": round(valid_acc, 4),
             "resumed": False,
             "peak_mem_mb": cost.result()["peak_mem_mb"],
-            "grad_evals": 0,
+            "grad_evals": cost.result()["grad_evals"],  # the solver's passes over the stored features
             "core": self.core.meta["folder"],
         }
 

@@ -65,7 +65,8 @@ def test_influence_on_a_deletion_ready_model_equals_retraining_with_a_certificat
 def test_retrain_in_the_deletion_ready_regime_is_the_reference(cache, tmp_path):
     results = deletion_ready_run("VoxCeleb", "retrain", cache, tmp_path / "run", "--scenario=class")
     assert results["metrics"]["unlearned"] == results["metrics"]["retrained"]
-    assert results["cost"]["train"]["grad_evals"] == 0  # a convex solve on stored features, not an epoch loop
+    # a convex solve on stored features: a few counted passes over the training set, no epoch loop
+    assert results["sizes"]["train"] <= results["cost"]["train"]["grad_evals"] <= 200 * results["sizes"]["train"]
 
 
 def test_every_other_method_runs_on_a_deletion_ready_model(cache, tmp_path):

@@ -190,7 +190,7 @@ def parse_args(argv):
         action="append",
         default=[],
         metavar="[TASK:]KEY=VALUE",
-        help="passed to every run (of TASK) as --KEY=VALUE; repeatable",
+        help="passed to every run (of TASK) as --KEY=VALUE, {seed} in VALUE replaced by the run's seed; repeatable",
     )
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1)")
     parser.add_argument("--report-only", action="store_true", help="only aggregate the runs already in --output")
@@ -276,12 +276,20 @@ def plan(opts):
 
     Grouped by task, seed and scenario, so the first run of a group fills the
     cache the others reuse. Class-only methods in scenarios that forget no
-    whole class are planned as ``skipped``.
+    whole class are planned as ``skipped``. ``{seed}`` in an override's value
+    becomes the run's seed (a forget list per seed, say).
+
+    Example
+    -------
+    >>> opts = parse_args(["--tasks", "VoxCeleb", "--methods", "retrain", "--scenarios", "list", "--seeds", "1", "2",
+    ...                    "--override", "forget_list=lists/VoxCeleb-{seed}.txt"])
+    >>> [run.argv()[-1] for run in plan(opts)]
+    ['--forget_list=lists/VoxCeleb-1.txt', '--forget_list=lists/VoxCeleb-2.txt']
     """
     runs = []
     for task in opts.tasks:
-        overrides = list(opts.task_overrides[task].items())
         for seed in opts.seeds:
+            overrides = [(k, str(v).replace("{seed}", str(seed))) for k, v in opts.task_overrides[task].items()]
             for scenario in opts.scenarios:
                 for method in opts.methods:
                     folder = os.path.join(opts.output, "runs", task, method, f"{scenario}-{seed}")

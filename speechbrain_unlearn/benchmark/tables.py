@@ -48,7 +48,7 @@ NUMERIC_KEYS = (
     + [f"time_s.{s}" for s in STAGES]
     + ["speedup_vs_retrain"]
 )
-RUN_COLUMNS = ["task", "method", "scenario", "seed", "status", "method_status", "message", "folder"]
+RUN_COLUMNS = ["task", "method", "scenario", "seed", "status", "method_status", "training_regime", "message", "folder"]
 
 
 def fmt_mean_std(values, digits=4):
@@ -103,6 +103,7 @@ def run_row(run):
         "seed": run.seed,
         "status": run.status,
         "method_status": dig(res, "method_status.status") or "",
+        "training_regime": res.get("training_regime", "standard") if res else "",
         "message": run.message,
         "folder": run.folder,
     }
@@ -276,6 +277,21 @@ def section(task, scenario, runs, methods):
     return "\n".join(lines)
 
 
+def regimes(runs):
+    """The training regimes of the runs with results, in words (``training_regime`` of each results JSON).
+
+    Example
+    -------
+    >>> from speechbrain_unlearn.benchmark.plan import Run
+    >>> run = Run("VoxCeleb", "influence", "sample", 1, "f", [])
+    >>> run.results = {"training_regime": "deletion_ready"}
+    >>> regimes([run, Run("VoxCeleb", "retrain", "sample", 1, "g", [])])
+    'training regime deletion_ready'
+    """
+    found = sorted({(r.results or {}).get("training_regime", "standard") for r in runs if r.results})
+    return f"training regime {', '.join(found)}" if found else "no results yet"
+
+
 def command_line(opts):
     """The benchmark's command line, as given."""
     return " ".join(["python -m speechbrain_unlearn.benchmark", *map(shlex.quote, opts.argv)])
@@ -298,7 +314,8 @@ def results_markdown(runs, opts):
         "",
         f"`{command_line(opts)}`",
         "",
-        f"{len(runs)} runs: {counts['ok']} ok ({reused} reused from an earlier benchmark), {counts['failed']} "
+        f"{len(runs)} runs ({regimes(runs)}): {counts['ok']} ok ({reused} reused from an earlier benchmark), "
+        f"{counts['failed']} "
         f"failed, {counts['skipped']} skipped (class-only methods), {counts['missing']} missing. Seeds: "
         f"{', '.join(map(str, opts.seeds))}." + (f" Overrides: {overrides}." if overrides else ""),
         "",
@@ -347,12 +364,13 @@ def summary_markdown(runs, opts):
     """
     seeds = len(opts.seeds)
     lines = [
-        f"Aggregated by `{command_line(opts)}` (seeds {', '.join(map(str, opts.seeds))}); mean ± std over seeds. "
+        f"Aggregated by `{command_line(opts)}` (seeds {', '.join(map(str, opts.seeds))}); {regimes(runs)}; "
+        "mean ± std over seeds. "
         + ", ".join(f"{abbr}: {task}" for task, abbr in TASK_ABBREVIATIONS.items() if task in opts.tasks)
         + ". *gap*: average gap to the reference (≈: within the noise floor of two references); *k-shot*, "
         "*benign*: memorisation recovery after the relearning attacks (forget accuracy above the reference's "
         "after the same attack); *speed-up*: retraining time over unlearning time. Lower is better except for "
-        "test accuracy and speed-up; every metric per task is in `docs/benchmark/results.md`.",
+        f"test accuracy and speed-up; every metric per task is in `{opts.output}/results.md`.",
         "",
     ]
     for scenario in opts.scenarios:
