@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 #: Task keys of the deletable part only: changing them never retrains the core.
 DELETABLE_KEYS = ("training_regime", "deletable_l2", "deletable_gtol")
+#: Task keys the core's cache key leaves out besides those: the run's seed (the core's is ``core_seed``).
+CORE_UNUSED_KEYS = (*DELETABLE_KEYS, "seed")
 
 
 @dataclasses.dataclass
@@ -99,7 +101,8 @@ class Core:
                 f"(first: {sorted(shared)[0]}); point core_data_folder at speakers no request may name"
             )
         core_hp = {**hp, "loss": hp["core_loss"], "seed": int(hp["core_seed"])}
-        core_config = {**config, "overrides": {k: v for k, v in config["overrides"].items() if k not in DELETABLE_KEYS}}
+        kept = {k: v for k, v in config["overrides"].items() if k not in CORE_UNUSED_KEYS}
+        core_config = {**config, "overrides": kept}
         sets = CoreSets.build(core_data, core_hp)
         cache = ModelCache(task, core_config, core_hp, run_opts, sets)
         model, meta = cache.trained("core", core_data["train"])
