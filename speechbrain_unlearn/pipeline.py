@@ -233,6 +233,7 @@ class RunSets:
             new_model=self.new_model,
             original_statistics=shared.statistics,
             training_key=training_key,
+            held_out=self.valid,
         )
 
 

@@ -52,6 +52,9 @@ class DeletionRequest:
     training_key : str
         A digest of the task's training configuration (cache keys of models
         a method trains itself, such as SISA's shards).
+    held_out : UtteranceSet, optional
+        Whole utterances the original never trained on (the validation
+        set), for checks a method makes; never the test set.
     """
 
     forget: object
@@ -61,6 +64,7 @@ class DeletionRequest:
     new_model: Callable
     original_statistics: Optional[dict] = None
     training_key: str = ""
+    held_out: object = None
 
     @property
     def removes_classes(self):

@@ -166,6 +166,23 @@ def test_influence_serves_sequential_requests(cache, tmp_path):
     assert json.loads((out / "forget_record.json").read_text())["method_status"] == "fallback"
 
 
+def test_influence_checks_that_a_class_removal_removed_the_class(cache, tmp_path):
+    runs = {}
+    for name, bound in (("lenient", "1.0"), ("strict", "-1.0")):  # no accuracy is above 1 or below -1
+        out = tmp_path / name
+        extra = ("--scenario=class", f"--influence_forgotten_bound={bound}", "--influence_residual_bound=1e9")
+        proc = tiny_run("SpeechCommands", "influence", cache, out, *extra)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[name] = json.loads((out / "unlearn_results.json").read_text())
+    lenient, strict = runs["lenient"], runs["strict"]
+    check = lenient["influence"]["forgotten_check"]
+    assert check["utterances"] > 0 and 0.0 <= check["accuracy"] <= 1.0  # held-out utterances of the class
+    assert lenient["method_status"]["status"] == "ok" and lenient["influence"]["fallback"] is None
+    assert strict["method_status"]["status"] == "fallback"
+    assert "the forgotten classes are still recognised" in strict["method_status"]["reason"]
+    assert strict["metrics"]["unlearned"] == strict["metrics"]["retrained"]  # it retrained: the reference's recipe
+
+
 def test_influence_without_stored_statistics_computes_them(cache, tmp_path):
     out = tmp_path / "computed"
     proc = tiny_run("VoxCeleb", "influence", cache, out, "--unlearning_aware=false", "--influence_scope=1")
@@ -279,6 +296,10 @@ def test_bad_input_answers_in_one_line(task, args, message, tmp_path, tiny_vc, c
     [
         (["--influence_scope=last"], "influence_scope must be head, all or a number of layers"),
         (["--influence_requests=0"], "influence_requests must be at least 1"),
+        (
+            ["--influence_residual_scale=step"],
+            "influence_residual_scale must be standard_error or original, not 'step'",
+        ),
     ],
 )
 def test_bad_influence_settings_answer_before_anything_is_written(args, message, tmp_path, cache):

@@ -41,12 +41,25 @@ statistics (:mod:`speechbrain_unlearn.curvature.aware`).
 Sequential requests: with ``influence_requests: k`` the forget set is served
 as k requests (a seeded partition), steps 1-5 each, from the statistics the
 previous request down-dated (the stored embeddings and factors stay those of
-``theta*``: an approximation that grows with each request). After each
-request the gradient residual ``||mean_S grad l_i(theta) + lambda theta||``
-of the retain objective on a seeded retain sample S (zero at the retrained
-optimum; Guo et al. 2020 bound the same quantity) is compared with its value
-at ``theta*``; past ``influence_residual_bound`` times that, the method logs
-it, retrains from scratch on R and reports ``fallback``.
+``theta*``: an approximation that grows with each request).
+
+Fallback checks (``method_status: fallback``: the method retrains from
+scratch on R and says why):
+
+* after each request, the gradient residual ``||mean_S grad l_i(theta) +
+  lambda theta||`` of the retain objective on a seeded retain sample S (zero
+  at the retrained optimum; Guo et al. 2020 bound the same quantity) is
+  measured in units of its standard error over S (``residual_z``: about 1
+  at a stationary point, from sampling alone, however well the model fits
+  its data), and its ratio to the original's ``residual_z_original``
+  (``influence_residual_scale: standard_error``) may be at most
+  ``influence_residual_bound``. (``original``, the former scale, divides
+  the residual by the original's, which is about 0 at a memorised optimum,
+  so that any step exceeded it.)
+* when whole classes are removed, after the last request: the forgotten
+  classes' accuracy on their held-out (validation) utterances may be at
+  most ``influence_forgotten_bound``, so an accepted step never leaves a
+  forgotten speaker or keyword recognised.
 
 The scope S is ``head`` (the classifier alone), ``all`` (the head and every
 ``Linear``/``Conv1d``/``Conv2d`` layer) or an integer ``k`` (the head and the
@@ -60,7 +73,8 @@ Hparams (``hparams/influence.yaml``): ``influence_scope``,
 ``influence_max_iter``, ``influence_retain_tolerance`` (``tau``),
 ``influence_max_relative_step`` (``rho``),
 ``influence_check_samples``, ``influence_damping_trials``,
-``influence_requests``, ``influence_residual_bound``,
+``influence_requests``, ``influence_residual_bound``, ``influence_residual_scale``,
+``influence_forgotten_bound``,
 ``reestimate_batchnorm``, ``batchnorm_samples``, ``repair_steps``,
 ``unlearn_batch_size``, ``unlearn_opt_class``, ``unlearn_lr_annealing``; from the
 task: ``curvature_crop_frames``, ``weight_decay`` (``lambda``).
@@ -80,6 +94,7 @@ from speechbrain_unlearn.curvature.cached import KroneckerFactors
 from speechbrain_unlearn.curvature.ggn_factors import ggn_factors
 from speechbrain_unlearn.curvature.kfac_step import kfac_layers, kfac_newton_step
 from speechbrain_unlearn.curvature.newton import newton_removal
+from speechbrain_unlearn.curvature.per_sample import per_sample_grads
 from speechbrain_unlearn.curvature.products import curvature_operator, dot, norm
 from speechbrain_unlearn.curvature.solvers import top_eigenvalue
 from speechbrain_unlearn.deletable.state import DeletableState
@@ -115,21 +130,11 @@ class Influence(Unlearner):
         self.alpha = float(hp.influence_class_alpha if request.removes_classes else hp.influence_alpha)
         layers = self.scope_layers(model, hp.influence_scope)
         names = [n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in layers or in_head(model, n)]
-        self.prepare_checks(request.retain)
+        self.prepare_checks(request)
         start = time.time()
         source, stats = self.statistics(request)
         statistics_time = time.time() - start
-        residual_original = self.residual_at_original(names)
-        reports, fallback, n_current = [], None, request.size + len(request.retain)
-        for part in self.requests(request.forget):
-            report = self.remove(part, n_current, stats, layers)
-            n_current -= len(part)
-            report["gradient_residual"] = self.gradient_residual(names)
-            report["residual_ratio"] = report["gradient_residual"] / max(residual_original, 1e-30)
-            reports.append(report)
-            if report["residual_ratio"] > float(hp.influence_residual_bound):
-                fallback = self.fall_back(request, report["residual_ratio"])
-                break
+        reports, fallback, residuals = self.serve_requests(request, stats, layers, names)
         start = time.time()
         if int(hp.repair_steps) > 0 and fallback is None:
             self.repair(request.retain, int(hp.repair_steps))
@@ -144,7 +149,7 @@ class Influence(Unlearner):
             "scope_layers": len(layers) + 1,
             "scope_parameters": int(touched),
             "scope_coverage": round(touched / total, 4),
-            "gradient_residual_original": residual_original,
+            **residuals,
             "fallback": fallback,
             # utterances the down-dated statistics still cover (the retain set once all requests are served)
             "statistics_utterances": len(stats["ids"]),
@@ -155,6 +160,51 @@ class Influence(Unlearner):
         if len(reports) > 1:
             out["per_request"] = reports
         return out
+
+    def serve_requests(self, request, stats, layers, names):
+        """Steps 1-5 for each request, each followed by the residual check; then the forgotten-class check.
+
+        Returns the requests' reports, the fallback (``None`` if none) and
+        the residual at the original, with its standard error and their
+        ratio ``residual_z_original``.
+        """
+        hp = self.hparams
+        residual_original, error_original = self.residual_at_original(names)
+        z_original = residual_original / max(error_original, 1e-30)
+        reports, fallback, n_current = [], None, request.size + len(request.retain)
+        for part in self.requests(request.forget):
+            report = self.remove(part, n_current, stats, layers)
+            n_current -= len(part)
+            report["gradient_residual"], report["residual_standard_error"] = self.gradient_residual(names)
+            report["residual_z"] = report["gradient_residual"] / max(report["residual_standard_error"], 1e-30)
+            report["residual_ratio_to_original"] = report["gradient_residual"] / max(residual_original, 1e-30)
+            by_error = hp.influence_residual_scale == "standard_error"
+            report["residual_ratio"] = (
+                report["residual_z"] / z_original if by_error else report["residual_ratio_to_original"]
+            )
+            reports.append(report)
+            if report["residual_ratio"] > float(hp.influence_residual_bound):
+                fallback = self.fall_back(
+                    request,
+                    f"the gradient residual ratio {report['residual_ratio']:.3g} is above "
+                    f"influence_residual_bound {hp.influence_residual_bound}",
+                )
+                break
+        if fallback is None and request.removes_classes:
+            reports[-1]["forgotten_check"] = check = self.forgotten_check()
+            if check["accuracy"] is not None and check["accuracy"] > float(hp.influence_forgotten_bound):
+                fallback = self.fall_back(
+                    request,
+                    f"the forgotten classes are still recognised: accuracy {check['accuracy']:.3g} on "
+                    f"{check['utterances']} held-out utterances is above influence_forgotten_bound "
+                    f"{hp.influence_forgotten_bound}",
+                )
+        original = {
+            "gradient_residual_original": residual_original,
+            "residual_standard_error_original": error_original,
+            "residual_z_original": z_original,
+        }
+        return reports, fallback, original
 
     def remove_exactly(self, request):
         """Deletion-ready: each request removed exactly from the stored state, with its certificate.
@@ -182,12 +232,29 @@ class Influence(Unlearner):
             out["per_request"] = reports
         return out
 
-    def prepare_checks(self, retain_set):
-        """What every request checks against: seeded samples of the final retain set."""
-        hp = self.hparams
+    def prepare_checks(self, request):
+        """What every request checks against: seeded samples of the final retain set.
+
+        And, when whole classes go, the held-out utterances of those classes.
+        """
+        hp, retain_set = self.hparams, request.retain
         check = retain_set.sample(hp.influence_check_samples, hp.seed, seeded_order=True)
         self.check_batches = list(check.fixed_length_batches(hp.curvature_crop_frames, hp.eval_batch_size))
         self.bn_sample = retain_set.sample(hp.batchnorm_samples, hp.seed, seeded_order=True)
+        held_out, forgotten = request.held_out, set(request.forgotten_classes)
+        self.forgotten_held_out = None
+        if held_out is not None and forgotten:
+            self.forgotten_held_out = held_out.subset(
+                [i for i, label in enumerate(held_out.labels) if label in forgotten]
+            )
+
+    def forgotten_check(self):
+        """Accuracy of the stepped model on held-out utterances of the forgotten classes (``None``: none held out)."""
+        held_out = self.forgotten_held_out
+        if held_out is None or len(held_out) == 0:
+            return {"accuracy": None, "utterances": 0}
+        correct = self.score(held_out, self.hparams.eval_batch_size)["correct"]
+        return {"accuracy": float(correct.mean()), "utterances": len(held_out)}
 
     def statistics(self, request):
         """The curvature statistics to down-date: a copy of the stored ones, or computed now over F and R."""
@@ -199,7 +266,7 @@ class Influence(Unlearner):
         return "computed", curvature_statistics(model, request.training_set, hp.loss, int(hp.seed), crop, batch_size)
 
     def residual_at_original(self, names):
-        """The residual of doing nothing, with BatchNorm statistics of R as after a step (the weights are restored)."""
+        """The residual of doing nothing and its standard error, with BatchNorm statistics of R as after a step."""
         model = self.modules.model
         saved = {k: v.clone() for k, v in model.state_dict().items()}
         if self.hparams.reestimate_batchnorm:
@@ -216,6 +283,11 @@ class Influence(Unlearner):
             raise UnlearnError(f"influence_scope must be head, all or a number of layers, not {scope!r}")
         if not isinstance(hparams["influence_requests"], int) or hparams["influence_requests"] < 1:
             raise UnlearnError(f"influence_requests must be at least 1, not {hparams['influence_requests']!r}")
+        if hparams["influence_residual_scale"] not in ("standard_error", "original"):
+            raise UnlearnError(
+                "influence_residual_scale must be standard_error or original, "
+                f"not {hparams['influence_residual_scale']!r}"
+            )
 
     def requests(self, forget_set):
         """The forget set as ``influence_requests`` deletion requests (a seeded partition)."""
@@ -380,24 +452,36 @@ class Influence(Unlearner):
         )
 
     def gradient_residual(self, names):
-        """``||mean_S grad l_i + lambda theta||`` over the scope on the retain check sample.
+        """``||mean_S grad l_i + lambda theta||`` over the scope on the retain check sample, and its standard error.
 
-        The gradient of the retain objective, which vanishes at the retrained
-        optimum: the honest proxy of accumulated error (Guo et al. 2020).
+        The residual is the gradient of the retain objective, which vanishes
+        at the retrained optimum: the honest proxy of accumulated error (Guo
+        et al. 2020). Its standard error ``sqrt(sum_i ||g_i - g_bar||^2 /
+        (|S| (|S| - 1)))`` (per-utterance gradients ``g_i``) is the size the
+        residual has from sampling alone at a stationary point, however well
+        the model fits its data.
         """
         model = self.modules.model
-        grads, loss_sum = self.forget_gradients(model, self.check_batches, names)
-        count = sum(len(b.id) for b in self.check_batches)
         params = dict(model.named_parameters())
-        l2 = float(self.hparams.influence_l2)
-        return float(norm({n: grads[n] / count + l2 * params[n].detach() for n in names}))
+        total, squares, count = 0.0, 0.0, 0
+        for batch in self.check_batches:
+            grads, _ = per_sample_grads(
+                model, {n: params[n] for n in names}, self._summed_loss, batch.feats, batch.label
+            )
+            flat = torch.cat([grads[n].reshape(len(batch.label), -1) for n in names], dim=1)
+            total, squares, count = total + flat.sum(0), squares + float(flat.square().sum()), count + len(flat)
+        mean = total / count
+        theta = torch.cat([params[n].detach().reshape(-1) for n in names])
+        residual = float((mean + float(self.hparams.influence_l2) * theta).norm())
+        spread = max(squares - count * float(mean @ mean), 0.0) / max(count * (count - 1), 1)
+        return residual, spread**0.5
 
-    def fall_back(self, request, ratio):
-        """Retrain from scratch on the retain set when the residual bound is passed (``method_status`` ``fallback``)."""
-        self.fallback = (
-            f"the gradient residual ratio {ratio:.3g} is above influence_residual_bound "
-            f"{self.hparams.influence_residual_bound}: retrained from scratch on the retain set instead"
-        )
+    def _summed_loss(self, outputs, targets):
+        return self.hparams.loss(outputs, targets).sum()
+
+    def fall_back(self, request, why):
+        """Retrain from scratch on the retain set, saying ``why`` (``method_status`` ``fallback``)."""
+        self.fallback = f"{why}: retrained from scratch on the retain set instead"
         logger.warning("influence: %s", self.fallback)
         start = time.time()
         brain = UtteranceBrain(
