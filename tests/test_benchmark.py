@@ -17,10 +17,11 @@ import pytest
 import torch
 
 from speechbrain_unlearn import benchmark
+from speechbrain_unlearn.benchmark.headline import main as headline_main
 from speechbrain_unlearn.benchmark.scale import main as scale_main
 from speechbrain_unlearn.benchmark.sequential import main as sequential_main
 from speechbrain_unlearn.deletable.state import DeletableState
-from speechbrain_unlearn.io import read_json, write_json, write_text
+from speechbrain_unlearn.io import read_json, write_csv, write_json, write_text
 
 # The module itself, to patch: the package re-exports its function ``execute``, which hides the submodule.
 execute_module = importlib.import_module("speechbrain_unlearn.benchmark.execute")
@@ -524,3 +525,28 @@ def test_sequential_benchmark_serves_utterances_then_speakers_and_ends_at_the_re
     assert sequential_main([args[0], f"--train_csv={tmp_path / 'bad.csv'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "ID and spk_id columns" in err[0]
+
+
+def test_headline_puts_both_regimes_of_influence_into_the_readme(tmp_path, capsys):
+    base = {"task": "VoxCeleb", "method": "influence", "scenario": "class", "status": "ok", "method_status": "ok"}
+    numbers = {"metrics.original.test_acc": 0.98, "gap_to_retrain.avg": 0.01}
+    numbers |= {"relearn.kshot.memorization_recovery": 0.5, "relearn.benign.memorization_recovery": 0.25}
+    for regime, folder, unlearn, retrain in (("standard", "std", 100.0, 500.0), ("deletion_ready", "dr", 0.25, 0.5)):
+        times = {"training_regime": regime, "time_s.unlearn": unlearn, "time_s.retrain": retrain}
+        rows = [{**base, **numbers, **times, "seed": seed} for seed in (1, 2)]
+        rows[1]["method_status"] = "fallback" if regime == "standard" else "ok"
+        write_csv(tmp_path / folder / "runs.csv", rows, list(rows[0]))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- headline: start -->\nold\n<!-- headline: end -->\nrest\n")
+    args = [f"--standard={tmp_path / 'std'}", f"--deletion_ready={tmp_path / 'dr'}", f"--output={tmp_path / 'h.md'}"]
+    assert headline_main(args + [f"--readme={readme}"]) == 0
+    table = (tmp_path / "h.md").read_text()
+    assert table in readme.read_text() and "old" not in readme.read_text()
+    standard, ready = [line for line in table.splitlines() if line.startswith("| VoxCeleb")]
+    # the standard regime: one of two runs fell back, and only the other claims a speed-up (500 / 100)
+    assert "| 1/2 |" in standard and standard.endswith("| 5 | 5.0 |")
+    # deletion-ready: the standard retrain of the same split over its own time (500 / 0.25), and its own retrain's
+    assert "| 0/2 |" in ready and ready.endswith("| 2000 ± 0 | 2.0 ± 0.0 |")
+    capsys.readouterr()
+    assert headline_main([f"--standard={tmp_path / 'missing'}"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

@@ -59,8 +59,8 @@ def mean_std(values):
 SUMMARY_START, SUMMARY_END = "<!-- benchmark summary: start -->", "<!-- benchmark summary: end -->"
 
 
-def splice_summary(text, summary):
-    r"""``text`` (a README) with the part between the summary markers replaced by ``summary``.
+def splice_summary(text, summary, start_marker=SUMMARY_START, end_marker=SUMMARY_END):
+    r"""``text`` (a README) with the part between two markers (the summary's) replaced by ``summary``.
 
     Example
     -------
@@ -72,10 +72,10 @@ def splice_summary(text, summary):
     ...
     ValueError: no '<!-- benchmark summary: start -->' ... '<!-- benchmark summary: end -->' block
     """
-    start, end = text.find(SUMMARY_START), text.find(SUMMARY_END)
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"no {SUMMARY_START!r} ... {SUMMARY_END!r} block")
-    return text[: start + len(SUMMARY_START)] + "\n" + summary + text[end:]
+        raise ValueError(f"no {start_marker!r} ... {end_marker!r} block")
+    return text[: start + len(start_marker)] + "\n" + summary + text[end:]
 
 
 def readme_summary(text):
