@@ -129,7 +129,11 @@ def configure(argv, task_hparams_file):
     unlearner_class = hp.get("unlearner")
     if unlearner_class is None:
         raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")
-    check_regime(hp["training_regime"])
+    if check_regime(hp["training_regime"]) == "deletion_ready" and hp["data_folder"] and not hp["core_data_folder"]:
+        raise UnlearnError(
+            "training_regime deletion_ready on a dataset needs core_data_folder, a folder in the same layout of "
+            "speakers no request may name (e.g. VoxCeleb2 for VoxCeleb1); or pass --training_regime=standard"
+        )
     unlearner_class.check_scenario(hp["scenario"])
     unlearner_class.check_hparams(hp)
     shadows = hp["lira_shadows"]

@@ -277,6 +277,11 @@ def test_real_layout_folder(tmp_path, tiny_vc, cache):
         ("VoxCeleb", ["--forget_ration=0.2"], "unknown key 'forget_ration'"),
         ("VoxCeleb", ["--seed=1", "--seed=2"], "--seed is given twice on the command line"),
         ("VoxCeleb", ["--lira_shadows=3"], "lira_shadows must be an even number"),
+        (
+            "VoxCeleb",
+            ["--data_folder={vc}", "--training_regime=deletion_ready"],
+            "training_regime deletion_ready on a dataset needs core_data_folder",
+        ),
     ],
 )
 def test_bad_input_answers_in_one_line(task, args, message, tmp_path, tiny_vc, cache):
