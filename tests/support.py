@@ -17,6 +17,7 @@ TINY = {
         "--cnn_channels=[4]",
         "--rnn_neurons=8",
         "--dnn_neurons=8",
+        "--training_regime=standard",
     ],
     "VoxCeleb": [
         "--n_speakers=4",
@@ -26,6 +27,7 @@ TINY = {
         "--number_of_epochs=1",
         "--channels=[8, 8, 8, 8, 24]",
         "--emb_dim=8",
+        "--training_regime=standard",
     ],
 }
 CONTRACT_METRICS = {"test_acc", "retain_acc", "forget_acc", "mia_auc"}

@@ -417,7 +417,8 @@ def test_command_line_entry(tmp_path):
 
 
 def test_scaling_runs_measure_time_only():
-    """Scaling runs skip LiRA shadows, the noise-floor reference and relearning, unless the user overrides them."""
+    """Scaling runs train from scratch (standard regime) and skip LiRA shadows, the noise-floor reference and
+    relearning, unless the user overrides them."""
     opts = benchmark.parse_args(
         ["--scaling", "--override", "VoxCeleb:lira_shadows=2", "--override", "number_of_epochs=2"]
     )
@@ -425,6 +426,7 @@ def test_scaling_runs_measure_time_only():
     sc = next(r for r in runs if r.task == "SpeechCommands").argv()
     vc = next(r for r in runs if r.task == "VoxCeleb").argv()
     assert sc[6:] == [
+        "--training_regime=standard",
         "--lira_shadows=0",
         "--noise_floor_reference=false",
         "--relearn_steps=0",
@@ -433,6 +435,7 @@ def test_scaling_runs_measure_time_only():
         "--forget_ratio=0.1",
     ]
     assert vc[6:] == [
+        "--training_regime=standard",
         "--noise_floor_reference=false",
         "--relearn_steps=0",
         "--lira_shadows=2",  # the user's value replaces the default, on VoxCeleb only

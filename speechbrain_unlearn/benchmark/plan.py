@@ -43,10 +43,16 @@ SCALING_SIZES = {
 #: ``--scaling``: forget ratios (the first size's training set), and the one the size axis uses.
 SCALING_RATIOS, SCALING_BASE_RATIO = (0.05, 0.1, 0.2), 0.1
 SCALING_METHODS = ["finetune", "influence"]
-#: ``--scaling``: overrides of every scaling run, which measures time only: no LiRA shadow
-#: models, no second reference for the noise floor, no relearning attacks. Set after the
+#: ``--scaling``: overrides of every scaling run, which measures the time of the standard
+#: regime (training from scratch) only: no LiRA shadow models, no second reference for
+#: the noise floor, no relearning attacks. Set after the
 #: ``--quick`` preset and before the user's ``--override`` values, which win.
-SCALING_OVERRIDES = {"lira_shadows": "0", "noise_floor_reference": "false", "relearn_steps": "0"}
+SCALING_OVERRIDES = {
+    "training_regime": "standard",
+    "lira_shadows": "0",
+    "noise_floor_reference": "false",
+    "relearn_steps": "0",
+}
 #: Keys the benchmark sets itself.
 RESERVED_KEYS = {"seed": "--seeds", "scenario": "--scenarios", "output_folder": "--output"}
 
