@@ -550,6 +550,13 @@ def test_headline_puts_both_regimes_of_influence_into_the_readme(tmp_path, capsy
     assert "| 1/2 |" in standard and standard.endswith("| 5 | 5.0 |")
     # deletion-ready: the standard retrain of the same split over its own time (500 / 0.25), and its own retrain's
     assert "| 0/2 |" in ready and ready.endswith("| 2000 ± 0 | 2.0 ± 0.0 |")
+    # an earlier standard benchmark whose fallback is named only in the run's JSON counts as a fallback
+    run = tmp_path / "before" / "run"
+    write_json(run / "unlearn_results.json", {"influence": {"fallback": {"method": "retrain"}}})
+    write_csv(tmp_path / "before" / "runs.csv", [{**base, **numbers, "seed": 1, "folder": str(run)}])
+    assert headline_main(args + [f"--before={tmp_path / 'before'}"]) == 0
+    before = [line for line in (tmp_path / "h.md").read_text().splitlines() if "| standard, before |" in line]
+    assert len(before) == 1 and "| 1/1 |" in before[0]
     capsys.readouterr()
     assert headline_main([f"--standard={tmp_path / 'missing'}"]) == 2
     assert capsys.readouterr().err.startswith("error: ")

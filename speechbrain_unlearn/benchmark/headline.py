@@ -8,9 +8,14 @@ the runs that fell back to retraining, the unlearning time, and the
 speed-up over retraining the standard recipe (the standard benchmark's
 reference training time for the same task, scenario and seed, measured on
 the same machine) and over retraining the same regime's model (for the
-deletion-ready regime: solving the deletable part exactly). Cells are the
-mean ± std over seeds; ``-`` where a benchmark has no such runs.
-``--readme`` puts the table between the README's headline markers.
+deletion-ready regime: solving the deletable part exactly); where the
+standard benchmark has no run of that scenario, its mean over the task and
+seed's scenarios (retraining barely depends on which few utterances are
+left out). Cells are the mean ± std over seeds; ``-`` where a benchmark has
+no such runs. ``--before`` adds the runs of an earlier standard benchmark
+as the regime ``standard, before`` (the same recipe before a change to the
+method, for a before/after comparison). ``--readme`` puts the table between
+the README's headline markers.
 
 Example
 -------
@@ -34,10 +39,11 @@ import os
 import sys
 
 from speechbrain_unlearn.benchmark.common import mean_std, splice_summary
-from speechbrain_unlearn.io import read_csv, write_text
+from speechbrain_unlearn.io import read_csv, read_json, write_text
 
 HEADLINE_START, HEADLINE_END = "<!-- headline: start -->", "<!-- headline: end -->"
-REGIMES = ("standard", "deletion_ready")
+BEFORE = "standard, before"
+REGIMES = (BEFORE, "standard", "deletion_ready")
 HEADER = [
     "task",
     "scenario",
@@ -69,11 +75,23 @@ def cell(values, digits):
     return f"{mean:.{digits}f}" if n == 1 or std != std else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def standard_retrain_times(rows):
+    """The standard benchmark's retraining time per ``(task, scenario, seed)`` and, averaged, per ``(task, seed)``."""
+    times, by_seed = {}, {}
+    for r in rows:
+        if r["status"] == "ok" and r.get("training_regime") == "standard" and value(r, "time_s.retrain") > 0:
+            times[(r["task"], r["scenario"], r["seed"])] = value(r, "time_s.retrain")
+    for (task, _, seed), t in times.items():
+        by_seed.setdefault((task, seed), []).append(t)
+    return times | {key: sum(ts) / len(ts) for key, ts in by_seed.items()}
+
+
 def speedups(runs, standard_retrain):
-    """Per run: the standard recipe's retraining time of its split over its unlearning time."""
+    """Per run: the standard recipe's retraining time of its split (else its seed's) over its unlearning time."""
     out = []
     for run in runs:
-        retrain = standard_retrain.get((run["task"], run["scenario"], run["seed"]))
+        key = (run["task"], run["scenario"], run["seed"])
+        retrain = standard_retrain.get(key) or standard_retrain.get((run["task"], run["seed"]))
         unlearn = value(run, "time_s.unlearn")
         out.append(retrain / unlearn if retrain and unlearn > 0 and run["method_status"] != "fallback" else None)
     return out
@@ -82,11 +100,7 @@ def speedups(runs, standard_retrain):
 def headline_rows(rows, method="influence"):
     """The table's rows (lists of cells) from the runs of both benchmarks."""
     ok = [r for r in rows if r["status"] == "ok" and r["method"] == method]
-    standard_retrain = {
-        (r["task"], r["scenario"], r["seed"]): value(r, "time_s.retrain")
-        for r in rows
-        if r["status"] == "ok" and r.get("training_regime") == "standard"
-    }
+    standard_retrain = standard_retrain_times(rows)
     table = []
     for task, scenario in dict.fromkeys((r["task"], r["scenario"]) for r in ok):
         for regime in REGIMES:
@@ -105,6 +119,20 @@ def headline_rows(rows, method="influence"):
     return table
 
 
+def before_rows(rows):
+    """``rows`` of an earlier standard benchmark as the regime ``standard, before``.
+
+    Its results JSONs may name a fallback only as ``influence.fallback`` (the
+    method status said ``ok``): such runs are counted as fallbacks here.
+    """
+    out = []
+    for row in rows:
+        path = os.path.join(row.get("folder") or "", "unlearn_results.json")
+        fallback = os.path.isfile(path) and (read_json(path).get("influence") or {}).get("fallback")
+        out.append({**row, "training_regime": BEFORE} | ({"method_status": "fallback"} if fallback else {}))
+    return out
+
+
 def headline_markdown(rows, sources):
     """The table as Markdown, with the benchmarks it comes from."""
     lines = [
@@ -114,7 +142,8 @@ def headline_markdown(rows, sources):
         "without the forget set (test, retain and forget accuracy, MIA AUC); *recovery*: forget accuracy above the "
         "reference's after 20 relearning steps; *fell back*: runs that retrained from scratch instead (no "
         "speed-up claimed for them); *speed-up vs standard retrain*: the standard recipe's retraining time for the "
-        "same split and seed over the unlearning time.",
+        "same split and seed (`speaker`, `list`: that seed's mean over `sample` and `class`) over the unlearning "
+        "time; *standard, before*: the standard regime before the fallback mends of this release.",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|---" * len(HEADER) + "|",
@@ -128,12 +157,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m speechbrain_unlearn.benchmark.headline", description=__doc__)
     parser.add_argument("--standard", default=os.path.join("docs", "benchmark-standard"))
     parser.add_argument("--deletion_ready", default=os.path.join("docs", "benchmark-deletion-ready"))
+    parser.add_argument("--before", default=None, help="an earlier standard benchmark, shown as 'standard, before'")
     parser.add_argument("--output", default=os.path.join("docs", "headline.md"))
     parser.add_argument("--readme", default=None, help="also put the table between this file's headline markers")
     opts = parser.parse_args(argv)
     try:
         sources = [opts.standard, opts.deletion_ready]
         rows = [row for folder in sources for row in read_csv(os.path.join(folder, "runs.csv"))]
+        if opts.before:
+            sources.insert(0, opts.before)
+            rows += before_rows(read_csv(os.path.join(opts.before, "runs.csv")))
         text = headline_markdown(rows, sources)
         readme = None
         if opts.readme:
