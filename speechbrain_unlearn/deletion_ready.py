@@ -190,7 +190,12 @@ class DeletionReadyCache(ModelCache):
             state.save(os.path.join(folder, "deletable.pt"))
         valid_acc = float(self.brain(model).score(self.sets.valid, self.hp["eval_batch_size"])["correct"].mean())
         logger.info(
-            "%s head solved on %d utterances: %.2f s, valid accuracy %.4f", name, len(rows), solve_time, valid_acc
+            "%s head solved on %d utterances: %.2f s, valid accuracy %.4f (%s)",
+            name,
+            len(rows),
+            solve_time,
+            valid_acc,
+            folder,
         )
         return {
             "time_s": round(solve_time, 3),
