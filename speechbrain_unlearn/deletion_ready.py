@@ -42,6 +42,7 @@ from speechbrain_unlearn.cost import CostMeter
 from speechbrain_unlearn.data.dataio import FeatureStore
 from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
 from speechbrain_unlearn.deletable.model import DeletionReadyModel
+from speechbrain_unlearn.deletable.perturbation import draw_noise, noise_scale
 from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import digest, load_tensors, save_tensors
@@ -50,7 +51,7 @@ from speechbrain_unlearn.model_cache import ModelCache
 logger = logging.getLogger(__name__)
 
 #: Task keys of the deletable part only: changing them never retrains the core.
-DELETABLE_KEYS = ("training_regime", "deletable_l2", "deletable_gtol")
+DELETABLE_KEYS = ("training_regime", "deletable_l2", "deletable_gtol", "deletable_epsilon", "deletable_delta")
 #: Task keys the core's cache key leaves out besides those: the run's seed (the core's is ``core_seed``).
 CORE_UNUSED_KEYS = (*DELETABLE_KEYS, "seed")
 
@@ -180,10 +181,9 @@ class DeletionReadyCache(ModelCache):
             features, labels = self.features(rows)
             feature_time = time.time() - start
             start = time.time()
-            ids = [r["ID"] for r in rows]
-            state = DeletableState.fit(
-                ids, features, labels, len(self.sets.encoder), self.hp["deletable_l2"], self.hp["deletable_gtol"]
-            )
+            ids, n_classes, gtol = [r["ID"] for r in rows], len(self.sets.encoder), self.hp["deletable_gtol"]
+            noise, privacy = self.perturbation(n_classes * (features.shape[1] + 1), gtol)
+            state = DeletableState.fit(ids, features, labels, n_classes, self.hp["deletable_l2"], gtol, noise, privacy)
             solve_time = time.time() - start
         model.set_head(state.theta)
         if if_main_process():
@@ -208,6 +208,18 @@ class DeletionReadyCache(ModelCache):
             "grad_evals": cost.result()["grad_evals"],  # the solver's passes over the stored features
             "core": self.core.meta["folder"],
         }
+
+    def perturbation(self, size, gtol):
+        """The head's loss perturbation and its ``(epsilon, delta)``; ``(None, None)`` for ``deletable_epsilon: 0``.
+
+        The same draw (the run's seed) for every model of the run, scaled for
+        the whole training set (:mod:`~speechbrain_unlearn.deletable.perturbation`).
+        """
+        epsilon, delta = float(self.hp["deletable_epsilon"]), float(self.hp["deletable_delta"])
+        if epsilon == 0:
+            return None, None
+        n = len(self.sets.forget) + len(self.sets.retain)
+        return draw_noise(size, noise_scale(n, gtol, epsilon, delta), self.hp["seed"]), (epsilon, delta)
 
     def brain(self, model):
         """A brain to score ``model`` with."""

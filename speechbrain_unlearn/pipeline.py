@@ -46,6 +46,7 @@ from speechbrain_unlearn.data.dataio import FeatureStore
 from speechbrain_unlearn.data.manifest import COLUMNS, summarise
 from speechbrain_unlearn.data.splits import make_split
 from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
+from speechbrain_unlearn.deletable.perturbation import noise_scale
 from speechbrain_unlearn.deletion_ready import Core, DeletionReadyCache
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.evaluation.membership import shadow_halves
@@ -134,6 +135,8 @@ def configure(argv, task_hparams_file):
             "training_regime deletion_ready on a dataset needs core_data_folder, a folder in the same layout of "
             "speakers no request may name (e.g. VoxCeleb2 for VoxCeleb1); or pass --training_regime=standard"
         )
+    if hp["deletable_epsilon"] != 0:  # refused now, not when the first head is solved
+        noise_scale(1, 1.0, hp["deletable_epsilon"], hp["deletable_delta"])
     unlearner_class.check_scenario(hp["scenario"])
     unlearner_class.check_hparams(hp)
     shadows = hp["lira_shadows"]

@@ -6,6 +6,7 @@ import torch
 from speechbrain_unlearn.deletable.blocks import ClassBlocks
 from speechbrain_unlearn.deletable.hessian import LogisticHessian
 from speechbrain_unlearn.deletable.logistic import LogisticObjective
+from speechbrain_unlearn.deletable.perturbation import draw_noise
 from speechbrain_unlearn.deletable.solve import certificate, newton, remove
 from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.errors import UnlearnError
@@ -162,3 +163,24 @@ def test_a_request_that_empties_a_class_is_served_exactly_from_its_re_solved_row
     assert report["emptied_classes"] == [2] and report["certificate"]["gradient_norm"] <= 1e-11
     retrained = state.retrained(speaker)
     assert float((after.theta - retrained.theta).norm()) <= 2e-11 / objective.l2
+
+
+def test_a_perturbed_head_is_removed_from_exactly_and_the_removal_names_its_epsilon_delta():
+    """(epsilon, delta) removal: the perturbation enters the gradient, the emptied-row solve and the retrain."""
+    objective = problem(n=240, d=8, classes=5)
+    noise = draw_noise(objective.size, 0.5, seed=3)  # large, so that a missed term would show
+    perturbed = LogisticObjective(objective.features, objective.labels, 5, objective.l2, linear=noise)
+    theta = torch.randn(objective.size, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    by_autograd = torch.func.grad(lambda t: perturbed._penalised(t, perturbed._chunk_value(t, 0)))(theta)
+    assert torch.allclose(perturbed.gradient(theta), by_autograd, atol=1e-12)
+    assert not torch.allclose(perturbed.gradient(theta), objective.gradient(theta), atol=1e-3)
+    ids = [f"u{i}" for i in range(240)]
+    state = DeletableState.fit(ids, objective.features, objective.labels, 5, objective.l2, 1e-11, noise, (1.0, 1e-5))
+    plain = DeletableState.fit(ids, objective.features, objective.labels, 5, objective.l2, 1e-11)
+    assert float((state.theta - plain.theta).norm()) > 1.0  # the perturbation moved the head
+    for forget in (ids[:7], [utt for utt, label in zip(ids, objective.labels.tolist()) if label == 2]):
+        after, report = state.remove(forget)
+        assert report["certificate"]["epsilon_delta"] == [1.0, 1e-5]
+        retrained = state.retrained(forget)
+        assert float((after.theta - retrained.theta).norm()) <= 2e-11 / objective.l2
+    assert "epsilon_delta" not in plain.remove(ids[:7])[1]["certificate"]

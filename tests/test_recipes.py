@@ -277,6 +277,7 @@ def test_real_layout_folder(tmp_path, tiny_vc, cache):
         ("VoxCeleb", ["--forget_ration=0.2"], "unknown key 'forget_ration'"),
         ("VoxCeleb", ["--seed=1", "--seed=2"], "--seed is given twice on the command line"),
         ("VoxCeleb", ["--lira_shadows=3"], "lira_shadows must be an even number"),
+        ("SpeechCommands", ["--deletable_epsilon=-1"], "deletable_epsilon must be > 0"),
         (
             "VoxCeleb",
             ["--data_folder={vc}", "--training_regime=deletion_ready"],

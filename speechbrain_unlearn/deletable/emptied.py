@@ -15,7 +15,8 @@ classes other than ``c`` (fixed).
 
 1. with no kept utterance of class ``c``, the retain objective as a
    function of the row ``w = (W_c, b_c)`` alone is, up to a constant,
-   ``f(w) = 1/n sum_i log(1 + exp(w . phi~_i - L_i)) + lambda/2 ||w||^2``:
+   ``f(w) = 1/n sum_i log(1 + exp(w . phi~_i - L_i)) + lambda/2 ||w||^2``
+   (``+ r_c . w / n`` with the objective's perturbation ``r``, row ``c``):
    a ``(d + 1)``-dimensional, lambda-strongly convex logistic problem;
 2. Newton's method (backtracking on ``f``) with the exact ``(d + 1) x (d + 1)`` Hessian
    ``1/n sum_i s_i (1 - s_i) phi~_i phi~_i^T + lambda I``
@@ -61,9 +62,13 @@ def resolve_emptied_rows(objective, theta, classes, gtol=1e-12, max_iter=50):
     features = torch.cat([objective.features, torch.ones(len(objective.labels), 1, dtype=torch.float64)], dim=1)
     rest = _logsumexp_without(objective, theta, classes)
     emptied = features @ torch.cat([weights[classes], bias[classes, None]], dim=1).T
+    linear = torch.zeros_like(theta) if objective.linear is None else objective.linear
+    linear_weights, linear_bias = objective.unpack(linear / max(len(features), 1))
     for j, c in enumerate(classes):
         others = torch.logaddexp(rest, torch.cat([emptied[:, :j], emptied[:, j + 1 :]], dim=1).logsumexp(dim=1))
-        row = _solve_row(features, others, torch.cat([weights[c], bias[c : c + 1]]), objective.l2, gtol, max_iter)
+        shift = torch.cat([linear_weights[c], linear_bias[c : c + 1]])
+        start = torch.cat([weights[c], bias[c : c + 1]])
+        row = _solve_row(features, others, start, shift, objective.l2, (gtol, max_iter))
         weights[c], bias[c] = row[:-1], row[-1]
         emptied[:, j] = features @ row
     return objective.pack(weights, bias)
@@ -82,21 +87,24 @@ def _logsumexp_without(objective, theta, classes):
 
 
 @torch.no_grad()
-def _solve_row(features, others, row, l2, gtol, max_iter):
-    """Newton's method with backtracking on ``f(w)`` of the module docstring, from ``row``.
+def _solve_row(features, others, row, shift, l2, budget):
+    """Newton's method with backtracking on ``f(w) + shift . w`` (the module docstring's), from ``row``.
+
+    ``budget``: the gradient tolerance and the most Newton iterations.
 
     The ``(d + 1) x (d + 1)`` Hessian is summed in float32 (it only sets the
     direction); values and gradients are float64.
     """
-    n, eye = max(len(features), 1), torch.eye(features.shape[1], dtype=torch.float64)
-    single = features.float()
+    (gtol, max_iter), n = budget, max(len(features), 1)
+    eye, single = torch.eye(features.shape[1], dtype=torch.float64), features.float()
 
     def value(w):
-        return float(torch.nn.functional.softplus(features @ w - others).sum()) / n + 0.5 * l2 * float(w @ w)
+        loss = float(torch.nn.functional.softplus(features @ w - others).sum()) / n
+        return loss + 0.5 * l2 * float(w @ w) + float(shift @ w)
 
     for _ in range(max_iter):
         share = torch.sigmoid(features @ row - others)
-        gradient = features.T @ share / n + l2 * row
+        gradient = features.T @ share / n + l2 * row + shift
         if float(gradient.norm()) <= gtol:
             break
         spread = (share * (1 - share)).float()

@@ -4,7 +4,11 @@ On fixed features ``phi_i`` (a frozen core model's, which no deletion request
 may touch) of a set S of utterances with labels ``y_i`` in ``0..K-1``, the
 weights ``theta = (W, b)`` (``W``: ``K x d``, ``b``: ``K``) minimise
 
-``J_S(theta) = 1/|S| sum_{i in S} CE(W phi_i + b, y_i) + lambda/2 ||theta||^2``.
+``J_S(theta) = 1/|S| sum_{i in S} CE(W phi_i + b, y_i) + lambda/2 ||theta||^2``
+
+(plus ``r^T theta / |S|`` with a fixed vector ``r``, ``linear``: the loss
+perturbation of (epsilon, delta) certified removal,
+:mod:`~speechbrain_unlearn.deletable.perturbation`; it leaves the Hessian as it is).
 
 The cross-entropy is convex in ``theta`` and the penalty (the bias included)
 makes ``J_S`` *lambda-strongly convex*, so it has one minimiser
@@ -90,14 +94,17 @@ class LogisticObjective:
         The penalty ``lambda > 0``: the strong-convexity modulus.
     chunk : int
         Utterances per chunk of logits.
+    linear : torch.Tensor, optional
+        The perturbation ``r`` (default: none).
     """
 
-    def __init__(self, features, labels, n_classes, l2, chunk=16384):
+    def __init__(self, features, labels, n_classes, l2, chunk=16384, linear=None):
         if not l2 > 0:
             raise ValueError(f"the L2 strength must be positive, not {l2}")
         self.features = torch.as_tensor(features, dtype=torch.float64)
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.n_classes, self.l2, self.chunk = int(n_classes), float(l2), int(chunk)
+        self.linear = None if linear is None else torch.as_tensor(linear, dtype=torch.float64)
 
     @property
     def dim(self):
@@ -130,7 +137,8 @@ class LogisticObjective:
         return torch.nn.functional.cross_entropy(self.logits(theta, features), labels, reduction="sum")
 
     def _penalised(self, theta, loss_sum):
-        return loss_sum / max(len(self.labels), 1) + 0.5 * self.l2 * (theta @ theta)
+        perturbed = loss_sum if self.linear is None else loss_sum + self.linear @ theta
+        return perturbed / max(len(self.labels), 1) + 0.5 * self.l2 * (theta @ theta)
 
     def value(self, theta):
         """``J_S(theta)``."""
@@ -184,8 +192,10 @@ class LogisticObjective:
 
     def penalised(self, theta, sums):
         """``J_S(theta)`` and its gradient from the set's :class:`Sums` at ``theta``."""
-        n = max(sums.count, 1)
-        return sums.loss / n + 0.5 * self.l2 * float(theta @ theta), sums.gradient / n + self.l2 * theta
+        n, loss, gradient = max(sums.count, 1), sums.loss, sums.gradient
+        if self.linear is not None:
+            loss, gradient = loss + float(self.linear @ theta), gradient + self.linear
+        return loss / n + 0.5 * self.l2 * float(theta @ theta), gradient / n + self.l2 * theta
 
     def evaluate(self, theta, probs_dtype=None):
         """``J_S(theta)``, its gradient and (given ``probs_dtype``) the chunks' class probabilities, in one pass."""
@@ -212,4 +222,5 @@ class LogisticObjective:
 
     def restricted(self, keep):
         """The objective of the subset ``keep`` (a boolean mask or indices) with the same ``K`` and ``lambda``."""
-        return LogisticObjective(self.features[keep], self.labels[keep], self.n_classes, self.l2, self.chunk)
+        features, labels = self.features[keep], self.labels[keep]
+        return LogisticObjective(features, labels, self.n_classes, self.l2, self.chunk, self.linear)

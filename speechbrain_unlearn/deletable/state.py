@@ -51,6 +51,10 @@ class DeletableState:
     set (:class:`~speechbrain_unlearn.deletable.blocks.ClassBlocks`): the
     conjugate gradient's preconditioner for every later request (a
     preconditioner need not be exact; the certificate does not depend on it).
+    ``noise``: the loss perturbation of (epsilon, delta) certified removal
+    (:mod:`~speechbrain_unlearn.deletable.perturbation`) for ``privacy``
+    ``(epsilon, delta)``, kept by every request and by :meth:`retrained`;
+    ``None``: none.
     """
 
     ids: tuple
@@ -63,10 +67,12 @@ class DeletableState:
     loss_sum: float = None
     gradient_sum: torch.Tensor = None
     blocks: torch.Tensor = None
+    noise: torch.Tensor = None
+    privacy: tuple = None
 
     @classmethod
-    def fit(cls, ids, features, labels, n_classes, l2, gtol=1e-10):
-        """The state whose head is solved on the whole set from zeros, to ``gtol``."""
+    def fit(cls, ids, features, labels, n_classes, l2, gtol=1e-10, noise=None, privacy=None):
+        """The state whose head is solved on the whole set from zeros, to ``gtol`` (perturbed by ``noise``)."""
         state = cls(
             tuple(ids),
             torch.as_tensor(features, dtype=torch.float64),
@@ -75,6 +81,8 @@ class DeletableState:
             float(l2),
             float(gtol),
             torch.zeros(0),
+            noise=noise,
+            privacy=privacy,
         )
         objective = state.objective()
         theta, report, sums = newton(objective, gtol=state.gtol)
@@ -107,7 +115,7 @@ class DeletableState:
 
     def objective(self):
         """The objective the head minimises."""
-        return LogisticObjective(self.features, self.labels, self.n_classes, self.l2)
+        return LogisticObjective(self.features, self.labels, self.n_classes, self.l2, linear=self.noise)
 
     def keep_mask(self, forget_ids):
         """The mask of the utterances that stay, refusing IDs the set does not hold."""
@@ -128,13 +136,17 @@ class DeletableState:
         )
         kept = [utt for utt, k in zip(self.ids, keep.tolist()) if k]
         after = dataclasses.replace(self, ids=tuple(kept), features=self.features[keep], labels=self.labels[keep])
+        if self.noise is not None:  # (epsilon, delta)-certified only where the solve reached gtol
+            certified = report["certificate"]["gradient_norm"] <= self.gtol
+            report["certificate"]["epsilon_delta"] = list(self.privacy) if certified else None
         return after.at(theta, sums), {**report, "removed": int((~keep).sum())}
 
     def retrained(self, forget_ids):
         """The state solved from zeros without ``forget_ids``: retraining the deletable part exactly."""
         keep = self.keep_mask(forget_ids)
         kept = [utt for utt, k in zip(self.ids, keep.tolist()) if k]
-        return DeletableState.fit(kept, self.features[keep], self.labels[keep], self.n_classes, self.l2, self.gtol)
+        features, labels = self.features[keep], self.labels[keep]
+        return DeletableState.fit(kept, features, labels, self.n_classes, self.l2, self.gtol, self.noise, self.privacy)
 
     def save(self, path):
         """Write the state atomically as plain tensors and values."""
