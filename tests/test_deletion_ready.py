@@ -53,6 +53,8 @@ def test_influence_on_a_deletion_ready_model_equals_retraining_with_a_certificat
     assert certificate["distance_bound"] == pytest.approx(certificate["gradient_norm"] / certificate["l2"])
     assert certificate["distance_to_retrain"] <= 1e-4
     assert influence["statistics_utterances"] == results["sizes"]["retain"]
+    agreement = results["prediction_agreement"]
+    assert set(agreement) >= {"test", "retain", "forget"} and agreement["test"] >= 0.999, agreement
     for key in EXACT_METRICS:
         if key in results["gap_to_retrain"]:
             assert results["gap_to_retrain"][key] <= 0.002, key

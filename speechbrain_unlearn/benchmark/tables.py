@@ -43,7 +43,7 @@ NUMERIC_KEYS = (
         for a in ATTACKS
         for k in ("memorization_recovery", "memorization_recovery_original", "steps")
     ]
-    + ["distance_to_retrain.js_divergence", "distance_to_retrain.ks_pvalue"]
+    + ["distance_to_retrain.js_divergence", "distance_to_retrain.ks_pvalue", "prediction_agreement.test"]
     + [f"cost.{s}.{k}" for s in STAGES for k in ("time_s", "peak_mem_mb", "grad_evals")]
     + [f"time_s.{s}" for s in STAGES]
     + ["speedup_vs_retrain"]

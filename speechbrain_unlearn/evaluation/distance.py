@@ -9,6 +9,9 @@
   Maini et al. (2024): high (not significant) when the loss distributions
   cannot be told apart, near 0 when they differ.
 
+And, on every evaluation set, ``prediction_agreement``: the share of
+utterances on which a model predicts the class the reference predicts.
+
 Example
 -------
 >>> lp = np.log(np.array([[0.9, 0.1], [0.2, 0.8]]))
@@ -16,6 +19,8 @@ Example
 0.0
 >>> round(js_divergence(lp, lp[::-1]), 4)
 0.2754
+>>> prediction_agreement({"test": {"pred": np.array([0, 1, 2, 2])}}, {"test": {"pred": np.array([0, 1, 2, 0])}})
+{'test': 0.75}
 """
 
 import numpy as np
@@ -46,4 +51,12 @@ def distance(records, reference_records):
     return {
         "js_divergence": round(js_divergence(records["log_probs"], reference_records["log_probs"]), 6),
         "ks_pvalue": round(ks_pvalue(records["nll"], reference_records["nll"]), 6),
+    }
+
+
+def prediction_agreement(records, reference_records):
+    """Per evaluation set, the share of utterances on which both models predict the same class."""
+    return {
+        name: round(float(np.mean(recs["pred"] == reference_records[name]["pred"])), 6) if len(recs["pred"]) else None
+        for name, recs in records.items()
     }

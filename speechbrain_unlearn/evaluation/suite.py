@@ -18,7 +18,8 @@ per model (``metrics.<model>``):
 and for the run: ``standard_errors`` (bootstrap, every accuracy and attack
 score), ``per_class_test_acc``, ``distance_to_retrain`` (JS divergence and
 KS "forget quality", :mod:`~speechbrain_unlearn.evaluation.distance`) and
-the same for the original, ``gap_noise_floor`` and ``distance_noise_floor``
+the same for the original, ``prediction_agreement`` (per set, the share of
+utterances the unlearned model and the reference predict alike), ``gap_noise_floor`` and ``distance_noise_floor``
 (a second reference trained with another seed against the first), and
 ``verification`` (forgotten speakers' same-speaker scores against the
 reference's).
@@ -30,7 +31,7 @@ import torch
 from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.evaluation import membership as mia
 from speechbrain_unlearn.evaluation.bootstrap import bootstrap_se
-from speechbrain_unlearn.evaluation.distance import distance
+from speechbrain_unlearn.evaluation.distance import distance, prediction_agreement
 from speechbrain_unlearn.evaluation.memo import Memo
 from speechbrain_unlearn.evaluation.metrics import gaps, loss_threshold_auc, model_metrics
 from speechbrain_unlearn.evaluation.verification import centroid_id_rate, score_summary, verification_metrics
@@ -232,7 +233,7 @@ def evaluate_models(models, eval_sets, hp, run_opts, context):
     -------
     dict
         ``metrics``, ``standard_errors``, ``per_class_test_acc`` and, with a
-        reference, ``distance_to_retrain``, ``distance_original_to_retrain``,
+        reference, ``distance_to_retrain``, ``distance_original_to_retrain``, ``prediction_agreement``,
         ``gap_noise_floor``, ``distance_noise_floor``, ``verification``.
     """
     seed, n_boot = int(hp["seed"]), int(hp.get("bootstrap_samples", 200))
@@ -273,6 +274,7 @@ def evaluate_models(models, eval_sets, hp, run_opts, context):
         ref = records["retrained"]["forget"]
         out["distance_to_retrain"] = distance(records["unlearned"]["forget"], ref)
         out["distance_original_to_retrain"] = distance(records["original"]["forget"], ref)
+        out["prediction_agreement"] = prediction_agreement(records["unlearned"], records["retrained"])
         if context.get("noise_reference") is not None:
             second = score_sets(context["noise_reference"], eval_sets, hp, run_opts, memo=memo)
             out["metrics"]["second_reference"] = model_metrics(second, forgotten)
