@@ -38,6 +38,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_unlearn.brain import UtteranceBrain
+from speechbrain_unlearn.config import without_keys
 from speechbrain_unlearn.cost import CostMeter
 from speechbrain_unlearn.data.dataio import FeatureStore
 from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
@@ -54,6 +55,23 @@ logger = logging.getLogger(__name__)
 DELETABLE_KEYS = ("training_regime", "deletable_l2", "deletable_gtol", "deletable_epsilon", "deletable_delta")
 #: Task keys the core's cache key leaves out besides those: the run's seed (the core's is ``core_seed``).
 CORE_UNUSED_KEYS = (*DELETABLE_KEYS, "seed")
+
+
+def core_config(config):
+    r"""The training configuration the core's cache key is taken over: without :data:`CORE_UNUSED_KEYS`.
+
+    Neither in the task hparams' text nor in the overrides, so that a
+    change of the deletable part's settings or of the default regime never
+    retrains the core.
+
+    Example
+    -------
+    >>> config = {"task_text": "lr: 0.1\ndeletable_l2: 0.001\ntraining_regime: deletion_ready", "run_opts": {}}
+    >>> core_config({**config, "overrides": {"seed": 2, "lr": 0.2}})
+    {'task_text': 'lr: 0.1', 'run_opts': {}, 'overrides': {'lr': 0.2}}
+    """
+    kept = {k: v for k, v in config["overrides"].items() if k not in CORE_UNUSED_KEYS}
+    return {**config, "task_text": without_keys(config["task_text"], CORE_UNUSED_KEYS), "overrides": kept}
 
 
 @dataclasses.dataclass
@@ -102,10 +120,8 @@ class Core:
                 f"(first: {sorted(shared)[0]}); point core_data_folder at speakers no request may name"
             )
         core_hp = {**hp, "loss": hp["core_loss"], "seed": int(hp["core_seed"])}
-        kept = {k: v for k, v in config["overrides"].items() if k not in CORE_UNUSED_KEYS}
-        core_config = {**config, "overrides": kept}
         sets = CoreSets.build(core_data, core_hp)
-        cache = ModelCache(task, core_config, core_hp, run_opts, sets)
+        cache = ModelCache(task, core_config(config), core_hp, run_opts, sets)
         model, meta = cache.trained("core", core_data["train"])
         mean, std = cls.standardisation(model, sets.train.view(core_data["train"], crop_frames=None), meta, hp)
         for p in model.parameters():
