@@ -322,8 +322,8 @@ def scaling_plan(opts):
     >>> opts = parse_args(["--scaling", "--tasks", "SpeechCommands", "--override", "relearn_steps=5"])
     >>> runs = scaling_plan(opts)
     >>> len(runs), runs[0].method, runs[0].argv()[6:]  # doctest: +NORMALIZE_WHITESPACE
-    (10, 'finetune', ['--lira_shadows=0', '--noise_floor_reference=false', '--relearn_steps=5',
-                      '--repetitions=5', '--forget_ratio=0.1'])
+    (10, 'finetune', ['--training_regime=standard', '--lira_shadows=0', '--noise_floor_reference=false',
+                      '--relearn_steps=5', '--repetitions=5', '--forget_ratio=0.1'])
     """
     runs = []
     for task in opts.tasks:
