@@ -22,6 +22,7 @@ setup(
         "torch",
         "torchaudio",
         "hyperpyyaml",
+        "pyyaml",
         "sentencepiece",
         "numpy",
         "scipy",

@@ -128,6 +128,27 @@ class Core:
             p.requires_grad_(False)
         return cls(model.eval(), mean, std, meta)
 
+    @classmethod
+    def from_pretrained(cls, pretrained, hp, task):
+        """The core of a model folder (``pretrained_source``): its embedding model, nothing trained.
+
+        Standardised with the folder's ``standardisation.ckpt`` where it has
+        one, else not at all; cached data of this core (the user features)
+        go to a cache folder keyed by the folder's content.
+        """
+        model = pretrained.load_body(pretrained.new_model(len(pretrained.labels), int(hp["core_seed"])))
+        stored = pretrained.standardisation()
+        if stored is None:
+            logger.info("%s has no standardisation.ckpt: its embeddings are used as they are", pretrained.folder)
+        dim = model.eval().embed(torch.zeros(1, 100, pretrained.n_mels), torch.ones(1)).shape[1]
+        mean, std = stored or (torch.zeros(dim), torch.ones(dim))
+        for p in model.parameters():
+            p.requires_grad_(False)
+        folder = os.path.join(hp["cache_folder"], "models", task, f"core-pretrained-{pretrained.content_key()[:12]}")
+        os.makedirs(folder, exist_ok=True)
+        meta = {"folder": folder, "time_s": 0.0, "epochs": 0, "pretrained_source": os.path.abspath(pretrained.folder)}
+        return cls(model, mean, std, meta)
+
     @staticmethod
     def standardisation(model, core_train, meta, hp):
         """Mean and deviation of the core's embeddings of its training set (cached beside it)."""

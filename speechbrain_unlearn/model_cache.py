@@ -55,6 +55,8 @@ RUN_KEYS = {
     "num_forget_classes",
     "num_forget_speakers",
     "retrain_reference",
+    "export_original",
+    "pretrained_source",
     "data_folder",
     "relearn_steps",
     "relearn_lr",
@@ -110,8 +112,10 @@ class ModelCache:
         The run's sets: ``training_items(rows)``, ``valid`` and ``new_model(seed)``.
     """
 
-    def __init__(self, task, config, hp, run_opts, sets):
+    def __init__(self, task, config, hp, run_opts, sets, pretrained=None):
         self.task, self.config, self.hp, self.run_opts, self.sets = task, config, hp, run_opts, sets
+        #: A :class:`~speechbrain_unlearn.pretrained.ModelFolder` that is the original (``pretrained_source``).
+        self.pretrained = pretrained
         self.training_key = digest(config)
 
     def folder(self, name, rows, seed):
@@ -146,8 +150,27 @@ class ModelCache:
         return model, {**meta, "cached": False, "folder": folder}
 
     def train(self, model, name, rows, seed, folder):
-        """Train ``model`` on ``rows`` with the task's recipe (resuming from ``folder/ckpt``); its metadata."""
+        """Train ``model`` on ``rows`` with the task's recipe (resuming from ``folder/ckpt``); its metadata.
+
+        The original of a run with ``pretrained_source`` is loaded from that
+        folder instead: nothing is trained.
+        """
         hp = {**self.hp, "seed": seed}
+        if name == "original" and self.pretrained is not None:
+            self.pretrained.load_original(model, self.sets.encoder)
+            brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=self.run_opts)
+            valid_acc = float(brain.score(self.sets.valid, hp["eval_batch_size"])["correct"].mean())
+            logger.info("original model loaded from %s: valid accuracy %.4f", self.pretrained.folder, valid_acc)
+            return {
+                "time_s": 0.0,
+                "epochs": 0,
+                "utterances": len(rows),
+                "valid_acc": round(valid_acc, 4),
+                "resumed": False,
+                "peak_mem_mb": None,
+                "grad_evals": 0,
+                "pretrained_source": os.path.abspath(self.pretrained.folder),
+            }
         brain = UtteranceBrain(
             modules={"model": model},
             opt_class=hp["opt_class"],

@@ -25,6 +25,12 @@ from speechbrain.lobes.models.CRDNN import CRDNN
 from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
 
 
+def masked_mean(hidden, lengths):
+    """The mean of ``hidden`` ``(batch, time, dim)`` over each utterance's valid frames."""
+    mask = length_mask(hidden, lengths)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+
+
 def length_mask(x, lengths):
     """A ``(batch, time, 1)`` mask of the valid frames given relative lengths."""
     steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
@@ -51,6 +57,47 @@ def sentence_norm(x, lengths, std=True, eps=1e-5):
     return out * mask
 
 
+class SentenceNorm(torch.nn.Module):
+    """:func:`sentence_norm` as a module, the ``mean_var_norm`` of an exported keyword model.
+
+    Example
+    -------
+    >>> SentenceNorm()(torch.randn(2, 30, 4), torch.ones(2)).shape
+    torch.Size([2, 30, 4])
+    """
+
+    def __init__(self, std=True):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x, lengths):
+        """Normalised features of the same shape."""
+        return sentence_norm(x, lengths, std=self.std)
+
+
+class PooledCRDNN(torch.nn.Module):
+    """SpeechBrain's CRDNN mean-pooled over time: the ``embedding_model`` of an exported keyword model.
+
+    ``forward(feats, lengths)`` gives ``(batch, 1, dnn_neurons)``, the shape
+    SpeechBrain's ``EncoderClassifier`` expects of an embedding model.
+
+    Example
+    -------
+    >>> model = PooledCRDNN(n_mels=20, cnn_blocks=1, cnn_channels=[4], rnn_layers=1,
+    ...     rnn_neurons=8, dnn_blocks=1, dnn_neurons=8)
+    >>> model(torch.randn(2, 40, 20), torch.ones(2)).shape
+    torch.Size([2, 1, 8])
+    """
+
+    def __init__(self, n_mels, **crdnn_kwargs):
+        super().__init__()
+        self.encoder = CRDNN(input_shape=[None, None, n_mels], **crdnn_kwargs)
+
+    def forward(self, feats, lengths):
+        """Pooled representations ``(batch, 1, dim)`` of normalised features."""
+        return masked_mean(self.encoder(feats), lengths).unsqueeze(1)
+
+
 class CRDNNClassifier(torch.nn.Module):
     """CRDNN encoder, masked mean pooling over time and a linear head.
 
@@ -75,6 +122,8 @@ class CRDNNClassifier(torch.nn.Module):
     def __init__(self, n_mels, n_classes, **crdnn_kwargs):
         super().__init__()
         crdnn_kwargs.setdefault("dnn_neurons", 512)
+        #: The constructor's arguments, from which a model folder is written.
+        self.kwargs = {"n_mels": n_mels, **crdnn_kwargs}
         self.encoder = CRDNN(input_shape=[None, None, n_mels], **crdnn_kwargs)
         self.head = torch.nn.Linear(crdnn_kwargs["dnn_neurons"], n_classes)
 
@@ -87,9 +136,7 @@ class CRDNNClassifier(torch.nn.Module):
 
     def embed(self, feats, lengths):
         """The pooled utterance representation before the head."""
-        hidden = self.encoder(sentence_norm(feats, lengths))
-        mask = length_mask(hidden, lengths)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+        return masked_mean(self.encoder(sentence_norm(feats, lengths)), lengths)
 
     def forward(self, feats, lengths):
         """Class logits ``(batch, n_classes)``."""
@@ -113,6 +160,8 @@ class ECAPAClassifier(torch.nn.Module):
 
     def __init__(self, n_mels, n_classes, lin_neurons=192, **ecapa_kwargs):
         super().__init__()
+        #: The constructor's arguments, from which a model folder is written.
+        self.kwargs = {"n_mels": n_mels, "lin_neurons": lin_neurons, **ecapa_kwargs}
         self.embedding = ECAPA_TDNN(n_mels, lin_neurons=lin_neurons, **ecapa_kwargs)
         self.classifier = Classifier(lin_neurons, out_neurons=n_classes)
 

@@ -27,7 +27,6 @@ them. Any :class:`~speechbrain_unlearn.errors.UnlearnError` is printed by
 """
 
 import dataclasses
-import hashlib
 import logging
 import os
 import shutil
@@ -42,21 +41,25 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain_unlearn.aware import check_regime
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.cost import CostMeter, sum_costs
-from speechbrain_unlearn.data.dataio import FeatureStore
+from speechbrain_unlearn.data.dataio import Fbank, FeatureStore, module_settings
 from speechbrain_unlearn.data.manifest import COLUMNS, summarise
 from speechbrain_unlearn.data.splits import make_split
 from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
 from speechbrain_unlearn.deletable.perturbation import noise_scale
+from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.deletion_ready import Core, DeletionReadyCache
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.evaluation.membership import shadow_halves
-from speechbrain_unlearn.evaluation.memo import Memo, state_hash
+from speechbrain_unlearn.evaluation.memo import Memo
 from speechbrain_unlearn.evaluation.metrics import gaps
 from speechbrain_unlearn.evaluation.relearn import attack_report, kshot_halves
 from speechbrain_unlearn.evaluation.report import write_report
 from speechbrain_unlearn.evaluation.suite import evaluate_models
-from speechbrain_unlearn.io import digest, save_tensors, write_csv, write_json, write_text
+from speechbrain_unlearn.export import export_model
+from speechbrain_unlearn.io import digest, save_tensors, write_csv, write_text
 from speechbrain_unlearn.model_cache import ModelCache, stage_cost, training_config
+from speechbrain_unlearn.pretrained import ModelFolder
+from speechbrain_unlearn.receipt import file_hashes, forget_section, write_receipt
 from speechbrain_unlearn.request import DeletionRequest
 from speechbrain_unlearn.tasks import task_named
 
@@ -89,17 +92,25 @@ def run(task, task_hparams_file, argv):
     dict
         The results written to ``unlearn_results.json``.
     """
-    hp, run_opts, unlearner_class = configure(argv, task_hparams_file)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    hp, run_opts, unlearner_class, pretrained = configure(argv, task_hparams_file)
     # Everything that can reject the input runs before anything is written.
     data = prepare_data(task, hp)
     split = split_data(data, hp, unlearner_class)
     sets = RunSets.build(data, split, hp)
-    cache = shared_cache(task, training_config(task_hparams_file, hp["overrides"], run_opts), hp, run_opts, sets, data)
+    if pretrained is not None and hp["training_regime"] == "standard":
+        pretrained.check_labels(sets.encoder)
+    config = training_config(task_hparams_file, hp["overrides"], run_opts)
+    if pretrained is not None:  # keyed by the folder's content, not its path
+        config["pretrained_source"] = pretrained.content_key()
+    cache = shared_cache(task, config, hp, run_opts, sets, data, pretrained)
     run_on_main(write_run_files, args=[hp["output_folder"], hp, data, split, sets])
     sb.create_experiment_directory(experiment_directory=hp["output_folder"], save_env_desc=False)
 
     shared = SharedModels.train_or_load(cache, data["train"], split, hp)
-    model, results, costs = unlearn(unlearner_class, sets.request(shared, cache.training_key), shared, hp, run_opts)
+    model, state, results, costs = unlearn(
+        unlearner_class, sets.request(shared, cache.training_key), shared, hp, run_opts
+    )
     # the shared models' scores and attacks, reused by every run of the same cache
     folder = os.path.join(hp["cache_folder"], "evaluations", task) if hp.get("cache_folder") else None
     memo = Memo(folder, cache.training_key)
@@ -116,9 +127,11 @@ def run(task, task_hparams_file, argv):
     }
     if if_main_process():
         table = write_report(hp["output_folder"], results)
-        record = forget_record(split, results, shared.original, model)
-        write_json(os.path.join(hp["output_folder"], "forget_record.json"), record)
+        models = {"unlearned": (model, state), "original": (shared.original, shared.statistics)}
+        exported = export_models(models, sets.encoder, task, hp)
+        write_run_receipt(split, results, shared.original_meta, exported, hp, started)
         print(table)
+        print(f"results, model folder and receipt written to {hp['output_folder']}")
     return results
 
 
@@ -130,10 +143,16 @@ def configure(argv, task_hparams_file):
     unlearner_class = hp.get("unlearner")
     if unlearner_class is None:
         raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")
-    if check_regime(hp["training_regime"]) == "deletion_ready" and hp["data_folder"] and not hp["core_data_folder"]:
+    pretrained, regime = None, check_regime(hp["training_regime"])
+    if hp["pretrained_source"]:
+        pretrained = ModelFolder.read(hp["pretrained_source"])
+        pretrained.check_task(hp["n_mels"], regime)
+        pretrained.check_weights()
+    if regime == "deletion_ready" and hp["data_folder"] and not hp["core_data_folder"] and pretrained is None:
         raise UnlearnError(
             "training_regime deletion_ready on a dataset needs core_data_folder, a folder in the same layout of "
-            "speakers no request may name (e.g. VoxCeleb2 for VoxCeleb1); or pass --training_regime=standard"
+            "speakers no request may name (e.g. VoxCeleb2 for VoxCeleb1), or pretrained_source, a model folder; "
+            "or pass --training_regime=standard"
         )
     if hp["deletable_epsilon"] != 0:  # refused now, not when the first head is solved
         noise_scale(1, 1.0, hp["deletable_epsilon"], hp["deletable_delta"])
@@ -142,20 +161,29 @@ def configure(argv, task_hparams_file):
     shadows = hp["lira_shadows"]
     if not isinstance(shadows, int) or shadows < 0 or shadows % 2:
         raise UnlearnError(f"lira_shadows must be an even number >= 0 (pairs of halves), got {shadows!r}")
-    return hp, run_opts, unlearner_class
+    return hp, run_opts, unlearner_class, pretrained
 
 
-def shared_cache(task, config, hp, run_opts, sets, data):
+def shared_cache(task, config, hp, run_opts, sets, data, pretrained=None):
     """The cache of the run's shared models in its ``training_regime``.
 
     ``deletion_ready``: the core is trained (or loaded) first, on
-    ``core_data_folder`` or the embedded ``core_corpus``, and every model of
-    the run becomes a deletion-ready model on it.
+    ``core_data_folder`` or the embedded ``core_corpus``, or taken from
+    ``pretrained_source``, and every model of the run becomes a
+    deletion-ready model on it. ``standard`` with ``pretrained_source``: the
+    original is the folder's model (:mod:`~speechbrain_unlearn.pretrained`).
     """
     if hp["training_regime"] != "deletion_ready":
-        return ModelCache(task, config, hp, run_opts, sets)
-    core_data = prepare_data(task, hp, folder_key="core_data_folder", corpus_key="core_corpus")
-    core = Core.train_or_load(core_data, data["train"], hp, run_opts, config, task)
+        if pretrained is not None:  # the folder's architecture for every model of the run
+            sets.new_model = lambda seed=None: pretrained.new_model(
+                len(sets.encoder), int(hp["seed"] if seed is None else seed)
+            )
+        return ModelCache(task, config, hp, run_opts, sets, pretrained)
+    if pretrained is not None:
+        core = Core.from_pretrained(pretrained, hp, task)
+    else:
+        core_data = prepare_data(task, hp, folder_key="core_data_folder", corpus_key="core_corpus")
+        core = Core.train_or_load(core_data, data["train"], hp, run_opts, config, task)
     sets.new_model = lambda seed=None: core.new_model(len(sets.encoder), int(hp["seed"] if seed is None else seed))
     return DeletionReadyCache(task, config, hp, run_opts, sets, core)
 
@@ -277,7 +305,7 @@ class SharedModels:
             shadow, shadow_meta = cache.trained(f"shadow{j}", rows)
             shared.shadows.append((shadow, {r["ID"] for r in rows}))
             shared.shadow_metas.append(shadow_meta)
-        if isinstance(shared.statistics, dict) and meta.get("curvature_time_s"):
+        if isinstance(shared.statistics, dict) and meta.get("curvature_time_s") and meta["time_s"]:
             shared.statistics["training_overhead"] = round(meta["curvature_time_s"] / meta["time_s"], 4)
         return shared
 
@@ -317,7 +345,10 @@ class SharedModels:
 
 
 def unlearn(unlearner_class, request, shared, hp, run_opts):
-    """Apply the method to a copy of the original: the unlearned model, the method's results keys and cost.
+    """Apply the method to a copy of the original: the unlearned model, its deletable state, results keys and cost.
+
+    The deletable state is that of a deletion-ready model whose head the
+    method solved exactly (influence), else ``None``.
 
     The checkpoint folder is tied to everything the unlearning depends on,
     so a rerun with other settings never resumes a stale state.
@@ -352,7 +383,8 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
         check_certificate(results[unlearner.results_key]["certificate"], unlearner.deletable_state, shared)
     if status["status"] == "fallback":
         results["speedup_vs_retrain"] = None  # a retrain against a retrain: no speed-up to claim
-    return model, results, {"unlearn": cost.result(time_s=unlearn_time)}
+    state = getattr(unlearner, "deletable_state", None)
+    return model, state, results, {"unlearn": cost.result(time_s=unlearn_time)}
 
 
 def check_certificate(certificate, state, shared):
@@ -501,20 +533,64 @@ def write_run_files(out, hp, data, split, sets):
     write_text(os.path.join(out, "hyperparams.yaml"), hp["hparams_text"] + overrides)
 
 
-def forget_record(split, results, original, unlearned):
-    """What was removed, how, and from which model: IDs, hashes, method."""
-    ids = sorted(r["ID"] for r in split.forget)
-    return {
+def export_models(models, encoder, task, hp):
+    """Write the unlearned model (and, with ``export_original``, the original) as model folders.
+
+    ``<output_folder>/unlearned_model/`` and ``original_model/``, in the
+    layout SpeechBrain's ``EncoderClassifier`` loads (:mod:`~speechbrain_unlearn.export`);
+    the names of the folders written. A model with no such layout (SISA's
+    shard ensemble) or features other than the task's ``Fbank`` is logged
+    and left as its state dict.
+    """
+    names = ["unlearned"] + (["original"] if hp["export_original"] else [])
+    if module_settings(hp["compute_features"]) != module_settings(Fbank(n_mels=hp["n_mels"])):
+        logger.warning("no model folder written: only Fbank(n_mels=<n_mels>) features are exported")
+        return []
+    written = []
+    for name in names:
+        description = (
+            f"{task} {name} model: {hp['method']}, {hp['scenario']}, seed {hp['seed']}, {hp['training_regime']}"
+        )
+        model, state = models[name]
+        state = state if isinstance(state, DeletableState) else None  # the standard regime's are curvature
+        try:
+            export_model(
+                model, encoder, os.path.join(hp["output_folder"], f"{name}_model"), hp["n_mels"], description, state
+            )
+        except UnlearnError as err:
+            logger.warning("no model folder written for the %s model: %s", name, err)
+            continue
+        written.append(f"{name}_model")
+    return written
+
+
+def write_run_receipt(split, results, original_meta, exported, hp, started):
+    """``unlearning_receipt.json`` of a run (:mod:`~speechbrain_unlearn.receipt`)."""
+    out = hp["output_folder"]
+    folders = [os.path.join(name, f) for name in exported for f in sorted(os.listdir(os.path.join(out, name)))]
+    manifests = ["forget.csv", "retain.csv", "hyperparams.yaml", "unlearn_results.json", "unlearned_model.pt"]
+    method_keys = [v for v in results.values() if isinstance(v, dict) and "certificate" in v]
+    metrics = results.get("metrics", {})
+    receipt = {
+        "kind": "run",
+        "task": results["task"],
         "scenario": split.scenario,
+        "forget_classes": split.forget_classes,
+        "forget_speakers": split.forget_speakers,
+        "forget": forget_section(split.forget),
+        "input_model": {"original": file_hashes(out, [os.path.join(original_meta["folder"], "model.pt")])},
+        "files": file_hashes(out, folders + manifests),
         "method": results["method"],
         # ``fallback``: the method handed the request to retraining from scratch
         "method_status": results["method_status"]["status"],
+        "hparams": hp["hparams_text"],
+        "overrides": hp["overrides"],
+        "certificate": method_keys[0]["certificate"] if method_keys else None,
+        "metrics": {"unlearned": metrics.get("unlearned"), "gap_to_retrain": results.get("gap_to_retrain")},
         "seed": results["seed"],
-        "forget_ids": ids,
-        "forget_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
-        "forget_classes": split.forget_classes,
-        "forget_speakers": split.forget_speakers,
-        "original_model_sha256": state_hash(original),
-        "unlearned_model_sha256": state_hash(unlearned),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "training_regime": results["training_regime"],
+        "started": started,
+        "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "previous_receipt": None,
     }
+    write_receipt(out, receipt)

@@ -75,3 +75,26 @@ def method_recipe_results(task, method, extra, cache, tmp_path):
     assert (results["task"], results["method"]) == (task, method)
     assert results["method_status"]["status"] == "ok", results["method_status"]
     return results
+
+
+def assert_model_folder_and_receipt(out, results):
+    """``out/unlearned_model`` loads with SpeechBrain's ``EncoderClassifier`` and the run's receipt verifies."""
+    import hashlib
+
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    from speechbrain_unlearn import receipt
+
+    model = EncoderClassifier.from_hparams(source=str(out / "unlearned_model"), savedir=str(out / "loaded"))
+    test_wav = (out / "test.csv").read_text().splitlines()[1].split(",")[2]
+    out_prob, _, _, label = model.classify_file(test_wav)
+    labels = [line.split(",")[-1] for line in (out / "train.csv").read_text().splitlines()[1:]]
+    assert out_prob.shape[-1] == len(set(labels)) and label[0] in labels
+    assert receipt.verify(str(out)) == []
+    stored = json.loads((out / receipt.RECEIPT).read_text())
+    ids = sorted(line.split(",")[0] for line in (out / "forget.csv").read_text().splitlines()[1:])
+    assert stored["forget"]["ids_sha256"] == hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    assert stored["forget"]["n_utterances"] == results["sizes"]["forget"]
+    assert stored["method"] == results["method"] and stored["method_status"] == results["method_status"]["status"]
+    assert {"unlearned_model/classifier.ckpt", "forget.csv"} <= set(stored["files"])
+    return stored

@@ -1,12 +1,20 @@
 """The deletion-ready regime end to end: a core no request touches, exact certified removal from its head."""
 
 import glob
+import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
+import torch
+from speechbrain.inference.classifiers import EncoderClassifier
 
-from tests.support import EVALUATION_ON, tiny_run
+from speechbrain_unlearn import forget, receipt
+from speechbrain_unlearn.deletable.state import DeletableState
+from tests.support import EVALUATION_ON, assert_model_folder_and_receipt, tiny_run
 
 #: The tiny core corpora: other speakers than the tiny user corpora (another corpus seed).
 TINY_CORE = {
@@ -53,6 +61,9 @@ def test_influence_on_a_deletion_ready_model_equals_retraining_with_a_certificat
     assert certificate["distance_bound"] == pytest.approx(certificate["gradient_norm"] / certificate["l2"])
     assert certificate["distance_to_retrain"] <= 1e-4
     assert influence["statistics_utterances"] == results["sizes"]["retain"]
+    # the deletion-ready model folder loads in SpeechBrain; the receipt holds the certificate
+    stored = assert_model_folder_and_receipt(tmp_path / "run", results)
+    assert stored["certificate"] == certificate and stored["training_regime"] == "deletion_ready"
     agreement = results["prediction_agreement"]
     assert set(agreement) >= {"test", "retain", "forget"} and agreement["test"] >= 0.999, agreement
     for key in EXACT_METRICS:
@@ -105,3 +116,104 @@ def test_an_unknown_training_regime_is_refused_in_one_line(cache, tmp_path):
     proc = tiny_run("SpeechCommands", "influence", cache, tmp_path / "run", "--training_regime=convex")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: training_regime must be standard or deletion_ready, not 'convex'"
+
+
+def forget_cli(*args):
+    """``python -m speechbrain_unlearn.forget`` in a subprocess."""
+    cmd = [sys.executable, "-m", "speechbrain_unlearn.forget", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_two_requests_against_a_deployed_model_folder(cache, tmp_path, capsys):
+    run = tmp_path / "run"
+    results = deletion_ready_run("VoxCeleb", "influence", cache, run, "--export_original=true")
+    retain = [line.split(",") for line in (run / "retain.csv").read_text().splitlines()[1:]]
+    (tmp_path / "first.txt").write_text("\n".join(r[0] for r in retain[:2]) + "\n")
+    (tmp_path / "second.txt").write_text(f"{retain[2][0]}\r\n{retain[3][0]}\r\n{retain[3][0]}\r\n")  # CRLF, duplicate
+    first, second = tmp_path / "first", tmp_path / "second"
+    proc = forget_cli(
+        "--model",
+        run / "unlearned_model",
+        "--forget_list",
+        tmp_path / "first.txt",
+        "--output",
+        first,
+        "--data_folder",
+        results["data"]["folder"],
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "removed 2 utterances" in proc.stdout and proc.stdout.strip().endswith(str(first))
+    assert (
+        forget.main(["--model", str(first), "--forget_list", str(tmp_path / "second.txt"), "--output", str(second)])
+        == 0
+    )
+    assert "1 duplicate IDs counted once" in capsys.readouterr().out
+    for folder, requests in ((first, 1), (second, 2)):
+        assert receipt.verify(str(folder)) == []
+        assert len(json.loads((folder / forget.REQUEST_LOG).read_text())) == requests
+        EncoderClassifier.from_hparams(source=str(folder), savedir=str(tmp_path / f"load-{requests}"))
+    stored = json.loads((first / receipt.RECEIPT).read_text())
+    audio = hashlib.sha256(b"".join(open(r[2], "rb").read() for r in sorted(retain[:2]))).hexdigest()
+    assert stored["forget"]["audio_sha256"] == audio and stored["previous_receipt"]["file"].startswith("receipts/")
+    # two requests served from the stored statistics equal the head retrained without both
+    start = DeletableState.load(str(run / "unlearned_model" / "deletable.pt"))
+    retrained = start.retrained([r[0] for r in retain[:4]])
+    served = DeletableState.load(str(second / "deletable.pt"))
+    bound = json.loads((second / receipt.RECEIPT).read_text())["certificate"]["distance_bound"]
+    assert (
+        served.ids == retrained.ids
+        and float((served.theta - retrained.theta).norm()) <= bound + 2 * start.gtol / start.l2
+    )
+    # one byte of the model changes; a receipt in the chain is edited: verify names the file, then the link
+    with open(second / "classifier.ckpt", "r+b") as fh:
+        fh.seek(100)
+        byte = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([byte[0] ^ 1]))
+    assert receipt.verify(str(second)) == ["classifier.ckpt: SHA-256 differs from the receipt"]
+    link = json.loads((second / receipt.RECEIPT).read_text())["previous_receipt"]["file"]
+    (second / link).write_text((second / link).read_text().replace('"influence"', '"retrain"'))
+    assert receipt.verify(str(second))[-1].startswith(f"{receipt.RECEIPT} -> {link}: the link's SHA-256")
+
+
+@pytest.mark.parametrize(
+    "damage,args,message",
+    [
+        ("no_classifier", [], "classifier.ckpt is missing: --model must be a complete model folder"),
+        ("wrong_classes", [], "classifier.ckpt has shape (2, 8), but the stored statistics have 4 classes"),
+        (
+            "none",
+            ["--forget_list=unknown.txt"],
+            "1 forget ID is not in the deletable part's training set (first: nobody)",
+        ),
+        ("none", ["--output=not_a_model"], "exists and is not a model folder; pick a new folder"),
+        ("none", ["--output=model"], "is the input model; the input is never modified"),
+    ],
+)
+def test_bad_requests_answer_in_one_line_and_write_nothing(damage, args, message, cache, tmp_path, capsys):
+    run = tmp_path / "run"
+    deletion_ready_run("VoxCeleb", "influence", cache, run)
+    model = tmp_path / "model"
+    shutil.copytree(run / "unlearned_model", model)
+    if damage == "no_classifier":
+        (model / "classifier.ckpt").unlink()
+    elif damage == "wrong_classes":
+        torch.save({"weight": torch.zeros(2, 8), "bias": torch.zeros(2)}, model / "classifier.ckpt")
+    (tmp_path / "not_a_model").mkdir()
+    (tmp_path / "not_a_model" / "notes.txt").write_text("mine")
+    (tmp_path / "unknown.txt").write_text("nobody\n")
+    (tmp_path / "ids.txt").write_text((run / "retain.csv").read_text().splitlines()[1].split(",")[0] + "\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    given = {a.split("=")[0]: a.split("=")[1] for a in args}
+    argv = [
+        "--model",
+        str(model),
+        "--forget_list",
+        str(tmp_path / given.get("--forget_list", "ids.txt")),
+        "--output",
+        str(tmp_path / given.get("--output", "out")),
+    ]
+    assert forget.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "not_a_model" / "notes.txt").exists()

@@ -5,8 +5,7 @@ import json
 import pytest
 import torch
 
-from speechbrain_unlearn.evaluation.memo import state_hash
-from tests.support import CONTRACT_METRICS, EVALUATION_ON, tiny_run
+from tests.support import CONTRACT_METRICS, EVALUATION_ON, assert_model_folder_and_receipt, tiny_run
 
 
 @pytest.mark.parametrize(
@@ -79,11 +78,10 @@ def test_recipe_end_to_end(task, scenario, cache, tmp_path):
         "retain.csv",
         "test.csv",
         "unlearned_model.pt",
-        "forget_record.json",
+        "unlearning_receipt.json",
     ):
         assert (out / name).exists(), name
-    record = json.loads((out / "forget_record.json").read_text())
-    assert len(record["forget_ids"]) == results["sizes"]["forget"]
+    assert_model_folder_and_receipt(out, results)
     test_rows = len((out / "test.csv").read_text().splitlines()) - 1
     if forgets_classes:
         forgotten = len((out / "test_forgotten.csv").read_text().splitlines()) - 1
@@ -131,9 +129,9 @@ def test_influence_rejected_step_leaves_the_weights(cache, tmp_path):
     assert not diagnostics["accepted"] and diagnostics["step_norm"] == 0.0
     assert len(diagnostics["damping_trials"]) == 4
     unlearned = torch.load(out / "unlearned_model.pt", weights_only=True)
-    record = json.loads((out / "forget_record.json").read_text())
-    candidates = [torch.load(p, weights_only=True) for p in glob.glob(f"{cache}/models/VoxCeleb/original-*/model.pt")]
-    (original,) = [c for c in candidates if state_hash(c) == record["original_model_sha256"]]
+    (original_path,) = json.loads((out / "unlearning_receipt.json").read_text())["input_model"]["original"]
+    assert original_path in glob.glob(f"{cache}/models/VoxCeleb/original-*/model.pt")
+    original = torch.load(original_path, weights_only=True)
     weights = [k for k in original if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert weights and all(torch.equal(original[k], unlearned[k]) for k in weights)
 
@@ -163,7 +161,7 @@ def test_influence_serves_sequential_requests(cache, tmp_path):
     first = "**influence fell back to retraining**"
     assert (out / "unlearn_results.md").read_text().startswith(first)
     assert 0 <= proc.stdout.find(first) < proc.stdout.find("# SpeechCommands / influence")
-    assert json.loads((out / "forget_record.json").read_text())["method_status"] == "fallback"
+    assert json.loads((out / "unlearning_receipt.json").read_text())["method_status"] == "fallback"
 
 
 def test_influence_checks_that_a_class_removal_removed_the_class(cache, tmp_path):

@@ -162,15 +162,29 @@ def make_split(
     return split
 
 
+def read_id_list(path, what="forget_list"):
+    r"""The utterance IDs of a text file, one per line, in order (``#`` lines and blanks skipped, CRLF accepted).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = tempfile.mktemp()
+    >>> _ = open(path, "w").write("# forget\r\nu2\r\nu1\r\n\r\n")
+    >>> read_id_list(path)
+    ['u2', 'u1']
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    except (OSError, UnicodeDecodeError) as err:
+        raise UnlearnError(f"cannot read {what} {path}: {getattr(err, 'strerror', None) or err}") from None
+
+
 def _read_forget_list(path, known_ids):
     """Read a forget list, checking every ID is in the training set."""
     if not path:
         raise UnlearnError("scenario list needs forget_list=<file with one utterance ID per line>")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            ids = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
-    except OSError as err:
-        raise UnlearnError(f"cannot read forget_list {path}: {err.strerror}") from None
+    ids = read_id_list(path)
     unknown = [i for i in ids if i not in known_ids]
     if unknown:
         shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
