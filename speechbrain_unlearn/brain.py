@@ -55,6 +55,7 @@ import speechbrain as sb
 import torch
 from speechbrain.dataio.sampler import ReproducibleRandomSampler
 
+from speechbrain_unlearn.checkpoints import RandomState
 from speechbrain_unlearn.cost import count_gradients
 from speechbrain_unlearn.data.dataio import PaddedBatch
 from speechbrain_unlearn.loop import UtteranceMean
@@ -237,6 +238,7 @@ class UtteranceBrain(sb.Brain):
         counter = sb.utils.epoch_loop.EpochCounter(int(epochs))
         if self.checkpointer is not None:
             self.checkpointer.add_recoverable(counter_name, counter)
+            self.checkpointer.add_recoverable("random_state", RandomState(), optional_load=True)
         self.train_sampler = None
         self.fit(counter, dataset, progressbar=False, train_loader_kwargs=self.loader_kwargs(dataset, batch_size))
         return self.elapsed_s

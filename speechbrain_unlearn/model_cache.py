@@ -20,11 +20,11 @@ import logging
 import os
 import shutil
 
-import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_unlearn.brain import UtteranceBrain
+from speechbrain_unlearn.checkpoints import AtomicCheckpointer
 from speechbrain_unlearn.config import top_level_keys, without_keys
 from speechbrain_unlearn.cost import CostMeter
 from speechbrain_unlearn.curvature.aware import curvature_statistics, from_state, to_state
@@ -77,6 +77,8 @@ def training_config(task_hparams_file, overrides, run_opts):
         "overrides": {k: v for k, v in overrides.items() if k in task_keys},
         # SpeechBrain run options that change training (debug runs get their own entries)
         "run_opts": {k: run_opts[k] for k in TRAINING_RUN_OPTS if k in run_opts.overridden_args},
+        # torch's CPU kernels sum in an order that depends on the thread count: another count, another model
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -176,7 +178,7 @@ class ModelCache:
             opt_class=hp["opt_class"],
             hparams=hp,
             run_opts=self.run_opts,
-            checkpointer=sb.utils.checkpoints.Checkpointer(os.path.join(folder, "ckpt"), {"model": model}),
+            checkpointer=AtomicCheckpointer(os.path.join(folder, "ckpt"), {"model": model}),
         )
         logger.info("training the %s model on %d utterances (%s)", name, len(rows), folder)
         torch.manual_seed(seed)

@@ -39,6 +39,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_unlearn.aware import check_regime
+from speechbrain_unlearn.checkpoints import AtomicCheckpointer
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.cost import CostMeter, sum_costs
 from speechbrain_unlearn.data.dataio import Fbank, FeatureStore, module_settings
@@ -363,14 +364,16 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
         opt_class=hp.get(unlearner_class.opt_key),
         hparams=hp,
         run_opts=run_opts,
-        checkpointer=sb.utils.checkpoints.Checkpointer(ckpt_dir, {"model": model}),
+        checkpointer=AtomicCheckpointer(ckpt_dir, {"model": model}),
     )
     logger.info(
         "unlearning with %s on %d forget / %d retain utterances", hp["method"], request.size, len(request.retain)
     )
     with CostMeter() as cost:
         diagnostics, status = unlearner.run(request)
-    unlearn_time = cost.end - cost.start - unlearner.training_time_s
+    # an interrupted attempt's time up to its last checkpoint counts too (the resumed part is not redone)
+    earlier = float(getattr(unlearner, "elapsed_before", 0.0))
+    unlearn_time = cost.end - cost.start - unlearner.training_time_s + earlier
     model = unlearner.modules.model  # a method may replace it (SISA: the shard ensemble)
     if if_main_process():
         save_tensors(os.path.join(out, "unlearned_model.pt"), model.state_dict())
@@ -384,7 +387,7 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
     if status["status"] == "fallback":
         results["speedup_vs_retrain"] = None  # a retrain against a retrain: no speed-up to claim
     state = getattr(unlearner, "deletable_state", None)
-    return model, state, results, {"unlearn": cost.result(time_s=unlearn_time)}
+    return model, state, results, {"unlearn": {**cost.result(time_s=unlearn_time), "earlier_attempts_s": earlier}}
 
 
 def check_certificate(certificate, state, shared):
@@ -457,6 +460,8 @@ def describe(task, data, split, sets, hp):
         "scenario": split.scenario,
         "training_regime": hp["training_regime"],
         "seed": int(hp["seed"]),
+        # trained models depend on it (torch's summation order): part of the cache key too
+        "threads": torch.get_num_threads(),
         "sizes": {
             "train": len(data["train"]),
             "forget": len(split.forget),

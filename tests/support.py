@@ -55,15 +55,25 @@ def run_recipe(task, method, *args, cwd=None, nproc=1):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, timeout=900)
 
 
-def tiny_run(task, method, cache, out, *extra, nproc=1):
+def tiny_args(task, cache, out, *extra):
+    """The command-line options of a tiny run: the tiny sizes, evaluation off, and ``extra`` (which win)."""
     given = {e.split("=")[0] for e in extra}
     args = [
         *(a for a in TINY[task] + EVALUATION_OFF if a.split("=")[0] not in given),
         f"--cache_folder={cache}",
         f"--output_folder={out}",
     ]
-    args += extra
-    return run_recipe(task, method, *args, nproc=nproc)
+    return args + list(extra)
+
+
+def tiny_run(task, method, cache, out, *extra, nproc=1):
+    return run_recipe(task, method, *tiny_args(task, cache, out, *extra), nproc=nproc)
+
+
+def recipe_command(task, method, *args):
+    """The command line of ``recipes/<task>/unlearn.py hparams/<method>.yaml args``."""
+    script = os.path.join(ROOT, "recipes", task, "unlearn.py")
+    return [sys.executable, script, os.path.join(ROOT, "hparams", f"{method}.yaml"), *args]
 
 
 def method_recipe_results(task, method, extra, cache, tmp_path):
