@@ -41,6 +41,7 @@ Example
 ['classifier.ckpt', 'embedding_model.ckpt', 'hyperparams.yaml', 'label_encoder.ckpt', 'label_encoder.txt']
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -209,10 +210,7 @@ def export_model(model, encoder, folder, n_mels, description="", state=None):
         folder (:mod:`speechbrain_unlearn.forget`) needs nothing else.
     """
     text, states = inference_parts(model)
-    parent = os.path.dirname(os.path.abspath(folder))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-model-")
-    try:
+    with staged_folder(folder) as tmp:
         hyperparams = _HEADER.format(description=description or "model", n_mels=n_mels) + text + _FOOTER
         with open(os.path.join(tmp, "hyperparams.yaml"), "w") as fh:
             fh.write(hyperparams)
@@ -224,6 +222,16 @@ def export_model(model, encoder, folder, n_mels, description="", state=None):
             torch.save({"mean": model.mean.clone(), "std": model.std.clone()}, os.path.join(tmp, DELETABLE_FILES[1]))
         encoder.save(os.path.join(tmp, "label_encoder.txt"))
         shutil.copyfile(os.path.join(tmp, "label_encoder.txt"), os.path.join(tmp, "label_encoder.ckpt"))
+
+
+@contextlib.contextmanager
+def staged_folder(folder):
+    """Yield a temporary folder beside ``folder``; on success it replaces ``folder``, on failure it is removed."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-model-")
+    try:
+        yield tmp
         os.chmod(tmp, 0o755)
         replace_folder(tmp, folder)
     finally:

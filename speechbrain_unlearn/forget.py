@@ -33,19 +33,24 @@ import dataclasses
 import os
 import shutil
 import sys
-import tempfile
 import time
-
-from speechbrain.dataio.encoder import CategoricalEncoder
 
 from speechbrain_unlearn.data.speech_commands import prepare_speech_commands
 from speechbrain_unlearn.data.splits import read_id_list
 from speechbrain_unlearn.data.voxceleb import prepare_voxceleb
 from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.errors import UnlearnError
-from speechbrain_unlearn.export import DELETABLE_FILES, MODEL_FILES, folded_head, replace_folder
+from speechbrain_unlearn.export import DELETABLE_FILES, MODEL_FILES, folded_head, staged_folder
 from speechbrain_unlearn.io import load_tensors, read_json, save_tensors, write_json
-from speechbrain_unlearn.receipt import RECEIPT, chain_previous, file_hashes, forget_section, write_receipt
+from speechbrain_unlearn.pretrained import read_labels
+from speechbrain_unlearn.receipt import (
+    RECEIPT,
+    chain_previous,
+    file_hashes,
+    forget_section,
+    ids_sha256,
+    write_receipt,
+)
 from speechbrain_unlearn.tasks import TASKS
 
 #: The request log every served folder carries.
@@ -113,11 +118,9 @@ def check_consistent(folder, state):
             f"{classifier} has shape {tuple(head['weight'].shape)}, but the stored statistics have "
             f"{state.n_classes} classes of {state.features.shape[1]} features; restore the folder's own classifier"
         )
-    labels = os.path.join(folder, "label_encoder.txt")
-    encoder = CategoricalEncoder()
-    encoder.load(labels)
-    count = len(encoder)
+    count = len(read_labels(folder))
     if count != state.n_classes:
+        labels = os.path.join(folder, "label_encoder.txt")
         raise UnlearnError(f"{labels} has {count} labels, the model {state.n_classes} classes; restore its own")
 
 
@@ -173,25 +176,17 @@ def serve(request, log=print):
 
 def write_output(request, state, report, rows, started, elapsed):
     """The output model folder, written under a temporary name and renamed into place."""
-    parent = os.path.dirname(os.path.abspath(request.output))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-request-")
-    try:
+    with staged_folder(request.output) as tmp:
         for name in UNCHANGED:
             shutil.copyfile(os.path.join(request.model, name), os.path.join(tmp, name))
         standardisation = load_tensors(os.path.join(request.model, DELETABLE_FILES[1]))
         head = folded_head(state.theta, state.n_classes, standardisation["mean"], standardisation["std"])
         save_tensors(os.path.join(tmp, "classifier.ckpt"), head)
         state.save(os.path.join(tmp, DELETABLE_FILES[0]))
-        previous = previous_receipt_folder(request.model)
-        link = chain_previous(tmp, previous)
+        link = chain_previous(tmp, previous_receipt_folder(request.model))
         log_entries = read_log(request.model) + [log_entry(request, report, started)]
         write_json(os.path.join(tmp, REQUEST_LOG), log_entries)
         write_receipt(tmp, request_receipt(request, report, rows, tmp, link, started, elapsed))
-        os.chmod(tmp, 0o755)
-        replace_folder(tmp, request.output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def previous_receipt_folder(model):
@@ -210,11 +205,10 @@ def read_log(model):
 
 def log_entry(request, report, started):
     """One line of the request log: when, how many, which IDs (hash), how, and the certificate."""
-    section = forget_section([{"ID": i, "wav": None} for i in request.forget_ids], hash_audio=False)
     return {
         "time": started,
         "n_utterances": len(request.forget_ids),
-        "ids_sha256": section["ids_sha256"],
+        "ids_sha256": ids_sha256(request.forget_ids),
         "method": request.method,
         "certificate": report["certificate"],
     }

@@ -41,6 +41,7 @@ from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import load_tensors
 from speechbrain_unlearn.models import CRDNNClassifier, ECAPAClassifier
+from speechbrain_unlearn.receipt import sha256_file
 
 #: The embedding models a folder may hold, and the classifier each becomes.
 EMBEDDINGS = {
@@ -126,8 +127,7 @@ class ModelFolder:
         for name in ("hyperparams.yaml", "embedding_model.ckpt", "classifier.ckpt", "standardisation.ckpt"):
             path = os.path.join(self.folder, name)
             if os.path.exists(path):
-                with open(path, "rb") as fh:
-                    digest.update(name.encode() + fh.read())
+                digest.update(f"{name} {sha256_file(path)}\n".encode())
         return digest.hexdigest()
 
     def check_task(self, n_mels, regime):

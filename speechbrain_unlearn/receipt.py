@@ -65,10 +65,15 @@ def sha256_file(path, digest=None):
     return digest.hexdigest() if own else digest
 
 
+def ids_sha256(ids):
+    """The SHA-256 of the sorted IDs joined by newlines (``LC_ALL=C sort ids.txt | head -c -1 | sha256sum``)."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
 def forget_section(rows, hash_audio=True):
     """``forget``: the sorted IDs' hash and (``hash_audio``) the audio files' hash (see the module docstring)."""
     ids = sorted(r["ID"] for r in rows)
-    section = {"n_utterances": len(ids), "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
+    section = {"n_utterances": len(ids), "ids_sha256": ids_sha256(ids)}
     files = list(dict.fromkeys(r["wav"] for r in sorted(rows, key=lambda r: r["ID"]))) if hash_audio else []
     audio = hashlib.sha256()
     for path in files:
