@@ -203,7 +203,12 @@ class UtteranceBrain(sb.Brain):
     def loader_kwargs(self, dataset, batch_size):
         """Training loader options: padded batches in a seeded, per-epoch shuffle."""
         sampler = ReproducibleRandomSampler(dataset, seed=int(self.hparams.seed))
-        return {"batch_size": int(batch_size), "collate_fn": PaddedBatch, "sampler": sampler}
+        return {"batch_size": int(batch_size), "collate_fn": PaddedBatch, "sampler": sampler, **self.workers()}
+
+    def workers(self):
+        """Loader worker processes (hparams ``num_workers``, default 0: in the main process)."""
+        workers = int(getattr(self.hparams, "num_workers", 0) or 0) if self.hparams is not None else 0
+        return {"num_workers": workers, "persistent_workers": False} if workers else {}
 
     def training_loader(self, dataset, batch_size):
         """A loader of ``dataset`` with :meth:`loader_kwargs` (``sampler.set_epoch`` reshuffles it)."""
@@ -360,7 +365,9 @@ class UtteranceBrain(sb.Brain):
         }
 
     def _batches(self, dataset, batch_size):
-        loader = torch.utils.data.DataLoader(dataset, batch_size=int(batch_size), collate_fn=PaddedBatch)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=int(batch_size), collate_fn=PaddedBatch, **self.workers()
+        )
         for batch in loader:
             yield batch.to(self.device)
 

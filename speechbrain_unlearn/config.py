@@ -82,6 +82,60 @@ def _read(path, what):
         return fh.read()
 
 
+def blocks(text):
+    r"""The top-level entries of a YAML mapping as ``{key: text}``, in order (comments go with the entry above).
+
+    Example
+    -------
+    >>> blocks("# head\na: 1\nb:\n  c: 2\n")
+    {'': '# head\n', 'a': 'a: 1\n', 'b': 'b:\n  c: 2\n'}
+    """
+    found, key = {"": ""}, ""
+    for line in text.splitlines(keepends=True):
+        match = _TOP_LEVEL_KEY.match(line)
+        if match:
+            key = match.group(1)
+            found[key] = ""
+        found[key] += line
+    return found
+
+
+def read_task_text(path, _seen=()):
+    r"""The text of a task hparams file, with ``extends: <file>`` resolved.
+
+    A file that starts with ``extends: train.yaml`` (a path relative to it)
+    is the named file with each top-level entry the extending file sets
+    replaced by its own, and its other entries appended: a config at another
+    size states only what differs.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(tmp, "train.yaml"), "w").write("seed: 1\nmodel:\n  size: 8\nlr: 0.1\n")
+    >>> _ = open(os.path.join(tmp, "full.yaml"), "w").write("extends: train.yaml\nmodel:\n  size: 512\nworkers: 4\n")
+    >>> print(read_task_text(os.path.join(tmp, "full.yaml")), end="")
+    seed: 1
+    model:
+      size: 512
+    lr: 0.1
+    workers: 4
+    """
+    text = _read(path, "task hparams")
+    child = blocks(text)
+    if "extends" not in child:
+        return text
+    base_name = child.pop("extends").split(":", 1)[1].split("#")[0].strip().strip("'\"")
+    base_path = os.path.join(os.path.dirname(os.path.abspath(path)), base_name)
+    if os.path.abspath(path) in _seen:
+        raise UnlearnError(f"{path}: `extends` comes back to this file; extend a file that does not")
+    base = blocks(read_task_text(base_path, (*_seen, os.path.abspath(path))))
+    preamble = child.pop("")
+    merged = {key: child.pop(key, value) for key, value in base.items()}
+    merged[""] = preamble + base[""]
+    return "".join(block if block.endswith("\n") else block + "\n" for block in {**merged, **child}.values() if block)
+
+
 def parse_overrides(overrides):
     r"""Overrides as a dict, from SpeechBrain's YAML string or a dict.
 
@@ -136,7 +190,7 @@ def load_hparams(task_file, method_file, overrides=None):
         The loaded hparams (objects instantiated), plus ``hparams_text``
         (the merged source) and ``overrides`` (what the command line set).
     """
-    task_text, method_text = _read(task_file, "task hparams"), _read(method_file, "method hparams")
+    task_text, method_text = read_task_text(task_file), _read(method_file, "method hparams")
     task_keys, method_keys = top_level_keys(task_text), top_level_keys(method_text)
     clash = sorted(set(task_keys) & set(method_keys))
     if clash:

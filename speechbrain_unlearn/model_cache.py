@@ -25,7 +25,7 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.checkpoints import AtomicCheckpointer
-from speechbrain_unlearn.config import top_level_keys, without_keys
+from speechbrain_unlearn.config import read_task_text, top_level_keys, without_keys
 from speechbrain_unlearn.cost import CostMeter
 from speechbrain_unlearn.curvature.aware import curvature_statistics, from_state, to_state
 from speechbrain_unlearn.io import digest, load_tensors, read_json, save_tensors, write_json
@@ -69,8 +69,7 @@ RUN_KEYS = {
 
 def training_config(task_hparams_file, overrides, run_opts):
     """What a trained model depends on besides its rows: the task hparams, their overrides, the run options."""
-    with open(task_hparams_file, encoding="utf-8") as fh:
-        task_text = fh.read()
+    task_text = read_task_text(task_hparams_file)
     task_keys = set(top_level_keys(task_text)) - RUN_KEYS
     return {
         "task_text": without_keys(task_text, RUN_KEYS),

@@ -68,12 +68,43 @@ logger = logging.getLogger(__name__)
 
 
 def main(task, task_hparams_file, argv=None):
-    """Run a recipe; print a user error as one line and exit with status 2."""
+    """Run a recipe; print a user error as one line and exit with status 2.
+
+    ``--task_hparams=<file>`` in ``argv`` replaces the recipe's task hparams
+    (e.g. ``hparams/train_full.yaml``, the published model size).
+    """
     try:
-        return run(task, task_hparams_file, sys.argv[1:] if argv is None else argv)
+        task_hparams_file, argv = task_hparams_option(sys.argv[1:] if argv is None else argv, task_hparams_file)
+        return run(task, task_hparams_file, argv)
     except UnlearnError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def task_hparams_option(argv, default):
+    """``--task_hparams`` taken out of ``argv``: the task hparams file and the other arguments.
+
+    Example
+    -------
+    >>> task_hparams_option(["m.yaml", "--task_hparams=full.yaml", "--seed=2"], "train.yaml")
+    ('full.yaml', ['m.yaml', '--seed=2'])
+    >>> task_hparams_option(["m.yaml", "--task_hparams", "full.yaml"], "train.yaml")
+    ('full.yaml', ['m.yaml'])
+    """
+    rest, chosen, argv = [], default, list(argv)
+    while argv:
+        arg = argv.pop(0)
+        if arg == "--task_hparams":
+            if not argv:
+                raise UnlearnError(
+                    "--task_hparams needs a file, e.g. --task_hparams=recipes/VoxCeleb/hparams/train_full.yaml"
+                )
+            chosen = argv.pop(0)
+        elif arg.startswith("--task_hparams="):
+            chosen = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return chosen, rest
 
 
 def run(task, task_hparams_file, argv):
