@@ -16,6 +16,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["speechbrain_unlearn", "speechbrain_unlearn.*"]),
+    package_data={"speechbrain_unlearn": ["log-config.yaml"]},
     python_requires=">=3.9",
     install_requires=[
         "speechbrain>=1.1",

@@ -55,6 +55,7 @@ import speechbrain as sb
 import torch
 from speechbrain.dataio.sampler import ReproducibleRandomSampler
 
+from speechbrain_unlearn import progress
 from speechbrain_unlearn.checkpoints import RandomState
 from speechbrain_unlearn.cost import count_gradients
 from speechbrain_unlearn.data.dataio import PaddedBatch
@@ -180,6 +181,11 @@ class UtteranceBrain(sb.Brain):
                     module, device_ids=None, find_unused_parameters=self.find_unused_parameters
                 )
 
+    def print_trainable_parameters(self):
+        """SpeechBrain's parameter count, in ``log.txt`` only: a run builds many ``Brain`` objects."""
+        count = sum(p.numel() for p in self.modules.parameters())
+        logger.debug("%s: %d parameters", type(self).__name__, count)
+
     def on_stage_start(self, stage, epoch=None):
         """Reset the per-utterance records; at training, the reported value and the step count."""
         self.records = {"id": [], "label": [], "log_probs": []}
@@ -195,7 +201,10 @@ class UtteranceBrain(sb.Brain):
         if self.scheduler is not None:
             _, new_lr = self.scheduler(epoch)
             sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
-        logger.info("epoch %s lr %s train loss %s", epoch, lr, stage_loss)
+        name, total = getattr(self, "stage_name", "training"), getattr(self, "total_epochs", "?")
+        logger.info("%s: epoch %s/%s, lr %.3g, train loss %.4g", name, epoch, total, lr, stage_loss)
+        if getattr(self, "train_log", None) is not None:
+            self.train_log.log_stats(stats_meta={"epoch": epoch, "lr": lr}, train_stats={"loss": stage_loss})
         if self.checkpointer is not None:
             meta = {"epoch": int(epoch), "elapsed_s": float(self.elapsed_s)}
             self.checkpointer.save_and_keep_only(meta=meta, num_to_keep=1)
@@ -221,8 +230,13 @@ class UtteranceBrain(sb.Brain):
             self.train_sampler = loader_kwargs.get("sampler")
         return loader_kwargs
 
-    def train_epochs(self, dataset, epochs, batch_size, counter_name="counter"):
+    def train_epochs(self, dataset, epochs, batch_size, counter_name="counter", name="training", log_file=None):
         """Train for ``epochs`` epochs (resuming from the checkpointer if it has one).
+
+        Each epoch shows SpeechBrain's progress bar (see
+        :mod:`~speechbrain_unlearn.progress`) and logs one line, named
+        ``name``; with ``log_file`` its statistics also go to that
+        ``train_log.txt`` (SpeechBrain's ``FileTrainLogger``).
 
         Arguments
         ---------
@@ -234,6 +248,10 @@ class UtteranceBrain(sb.Brain):
             Minibatch size.
         counter_name : str
             Checkpoint name of the epoch counter.
+        name : str
+            The stage, in the log lines.
+        log_file : str, optional
+            Where the per-epoch statistics are written.
 
         Returns
         -------
@@ -245,7 +263,10 @@ class UtteranceBrain(sb.Brain):
             self.checkpointer.add_recoverable(counter_name, counter)
             self.checkpointer.add_recoverable("random_state", RandomState(), optional_load=True)
         self.train_sampler = None
-        self.fit(counter, dataset, progressbar=False, train_loader_kwargs=self.loader_kwargs(dataset, batch_size))
+        self.stage_name, self.total_epochs = name, int(epochs)
+        self.train_log = sb.utils.train_logger.FileTrainLogger(log_file) if log_file else None
+        loader_kwargs = self.loader_kwargs(dataset, batch_size)
+        self.fit(counter, dataset, progressbar=progress.showing(), train_loader_kwargs=loader_kwargs)
         return self.elapsed_s
 
     def minibatches(self, loader, epoch=None, keep_batchnorm_statistics=False, model=None):

@@ -24,8 +24,15 @@ so a second request runs against the output of the first. The input folder
 is never modified. ``--data_folder`` (the dataset the model was trained on)
 lets the receipt hash the forget audio; without it the receipt says so.
 
-A folder without stored statistics (the standard regime) cannot be served
-here yet: run the recipe on its data instead.
+A folder without stored statistics (a model trained end to end, e.g. one
+exported by a standard-regime run) is served by the recipe on its data:
+``--data_folder`` is then required, and the request is the recipe run with
+``pretrained_source=<model>``, ``scenario=list`` and the chosen method's
+hparams (``hparams/<method>.yaml``, or a path), with no reference, no shadow
+models and no attacks, its model folder written to ``--output`` with the same
+receipt chain and request log. ``--cache_folder`` holds its features. Such a
+folder also lists every ID removed so far (``removed_ids.txt``): the next
+request leaves them out of the training data (``exclude_list``).
 """
 
 import argparse
@@ -33,16 +40,18 @@ import dataclasses
 import os
 import shutil
 import sys
+import tempfile
 import time
 
+from speechbrain_unlearn import pipeline, progress
 from speechbrain_unlearn.data.speech_commands import prepare_speech_commands
 from speechbrain_unlearn.data.splits import read_id_list
 from speechbrain_unlearn.data.voxceleb import prepare_voxceleb
 from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.export import DELETABLE_FILES, MODEL_FILES, folded_head, staged_folder
-from speechbrain_unlearn.io import load_tensors, read_json, save_tensors, write_json
-from speechbrain_unlearn.pretrained import read_labels
+from speechbrain_unlearn.io import load_tensors, read_json, save_tensors, write_json, write_text
+from speechbrain_unlearn.pretrained import ModelFolder, read_labels
 from speechbrain_unlearn.receipt import (
     RECEIPT,
     chain_previous,
@@ -53,8 +62,12 @@ from speechbrain_unlearn.receipt import (
 )
 from speechbrain_unlearn.tasks import TASKS
 
+#: The repository root (its ``hparams/`` and ``recipes/``).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The request log every served folder carries.
 REQUEST_LOG = "request_log.json"
+#: The IDs every request so far removed from a model without stored statistics (its next run leaves them out).
+REMOVED = "removed_ids.txt"
 #: Files a request copies unchanged from its input folder.
 UNCHANGED = ("hyperparams.yaml", "embedding_model.ckpt", "label_encoder.txt", "label_encoder.ckpt", DELETABLE_FILES[1])
 
@@ -69,6 +82,17 @@ class Request:
     method: str = "influence"
     data_folder: str = None
     duplicates: int = 0
+    cache_folder: str = "results/cache"
+
+    @property
+    def removed_before(self):
+        """Whether earlier requests against a model without stored statistics left their IDs."""
+        return os.path.exists(os.path.join(self.model, REMOVED))
+
+    @property
+    def deletion_ready(self):
+        """Whether the model carries the stored statistics of an exact removal."""
+        return os.path.exists(os.path.join(self.model, DELETABLE_FILES[0]))
 
     @classmethod
     def from_args(cls, args):
@@ -81,7 +105,20 @@ class Request:
         unique = list(dict.fromkeys(ids))
         if args.data_folder and not os.path.isdir(args.data_folder):
             raise UnlearnError(f"data_folder {args.data_folder} does not exist; point it at the model's dataset")
-        return cls(args.model, unique, args.output, args.method, args.data_folder, len(ids) - len(unique))
+        request = cls(args.model, unique, args.output, args.method, args.data_folder, len(ids) - len(unique))
+        request.cache_folder = args.cache_folder
+        if request.deletion_ready and args.method not in ("influence", "retrain"):
+            raise UnlearnError(
+                f"{args.model} is deletion-ready: --method influence (exact) or retrain, not {args.method}"
+            )
+        if not request.deletion_ready:
+            if not args.data_folder:
+                raise UnlearnError(
+                    f"{args.model} has no {DELETABLE_FILES[0]} (not a deletion-ready model): serving it runs "
+                    "the method on the model's training data; pass --data_folder"
+                )
+            method_file(args.method)
+        return request
 
 
 def check_model_folder(folder):
@@ -91,11 +128,6 @@ def check_model_folder(folder):
     for name in MODEL_FILES:
         if not os.path.exists(os.path.join(folder, name)):
             raise UnlearnError(f"{os.path.join(folder, name)} is missing: --model must be a complete model folder")
-    if not os.path.exists(os.path.join(folder, DELETABLE_FILES[0])):
-        raise UnlearnError(
-            f"{folder} has no {DELETABLE_FILES[0]}: it is not a deletion-ready model, and only those are served "
-            "here; run the recipe with --training_regime=deletion_ready, or the recipe with your method on its data"
-        )
 
 
 def check_output(output, model):
@@ -142,8 +174,19 @@ def forget_rows(ids, data_folder):
     return [by_id[i] for i in ids]
 
 
+def method_file(method):
+    """The hparams file of ``method``: a path, or a name in the repository's ``hparams/``."""
+    path = method if method.endswith(".yaml") else os.path.join(ROOT, "hparams", f"{method}.yaml")
+    if not os.path.isfile(path):
+        known = sorted(n[:-5] for n in os.listdir(os.path.join(ROOT, "hparams")) if n.endswith(".yaml"))
+        raise UnlearnError(f"--method {method}: no {path}; use a method of hparams/ ({', '.join(known)}) or a path")
+    return path
+
+
 def serve(request, log=print):
     """Serve ``request``: write the output model folder, its receipt and log; the request's report."""
+    if not request.deletion_ready:
+        return serve_with_recipe(request, log)
     started, start = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
     state = DeletableState.load(os.path.join(request.model, DELETABLE_FILES[0]))
     check_consistent(request.model, state)
@@ -174,19 +217,88 @@ def serve(request, log=print):
     return report
 
 
-def write_output(request, state, report, rows, started, elapsed):
+def recipe_arguments(request, folder, ids_file, run_folder):
+    """The recipe's task and command line that serve ``request`` against the model ``folder``."""
+    task = "VoxCeleb" if "ECAPA" in folder.model_class.__name__ else "SpeechCommands"
+    argv = [
+        method_file(request.method),
+        f"--data_folder={request.data_folder}",
+        f"--pretrained_source={request.model}",
+        "--training_regime=standard",
+        "--scenario=list",
+        f"--forget_list={ids_file}",
+        f"--n_mels={folder.n_mels}",
+        f"--output_folder={run_folder}",
+        f"--cache_folder={request.cache_folder}",
+        *("--retrain_reference=false", "--lira_shadows=0", "--noise_floor_reference=false", "--relearn_steps=0"),
+    ]
+    if task == "SpeechCommands":  # the model's own classes, not the recipe's keywords
+        words = [label for label in folder.labels if not label.startswith("_")]
+        label_set = "12class" if any(label.startswith("_") for label in folder.labels) else "keywords"
+        argv += [f"--label_set={label_set}", f"--keywords=[{', '.join(words)}]"]
+    return task, os.path.join(ROOT, "recipes", task, "hparams", "train.yaml"), argv
+
+
+def serve_with_recipe(request, log=print):
+    """A model without stored statistics: the recipe's method on its data (see the module docstring)."""
+    started, start = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.time()
+    folder = ModelFolder.read(request.model)
+    parent = os.path.dirname(os.path.abspath(request.output))
+    os.makedirs(parent, exist_ok=True)
+    run_folder = tempfile.mkdtemp(dir=parent, prefix=".request-run-")
+    try:
+        ids_file = os.path.join(run_folder, "forget_ids.txt")
+        write_text(ids_file, "".join(f"{i}\n" for i in request.forget_ids))
+        task, task_file, argv = recipe_arguments(request, folder, ids_file, os.path.join(run_folder, "run"))
+        if request.removed_before:  # earlier requests' utterances stay out of the training data
+            argv.append(f"--exclude_list={os.path.join(request.model, REMOVED)}")
+        log(f"{request.model} has no stored statistics: running {request.method} on {request.data_folder}")
+        results = pipeline.run(task, task_file, argv)
+        served = os.path.join(run_folder, "run", "unlearned_model")
+        if sorted(read_labels(served)) != sorted(folder.labels):
+            raise UnlearnError(f"{request.data_folder} does not hold every class of {request.model}; pass its dataset")
+        report = {
+            "certificate": None,
+            "method_status": results["method_status"]["status"],
+            "metrics": {"unlearned": results.get("metrics", {}).get("unlearned")},
+            "seed": results["seed"],
+            "training_regime": "standard",
+            "results": os.path.join(run_folder, "run", "unlearn_results.json"),
+        }
+        rows = forget_rows(request.forget_ids, request.data_folder)
+        write_output(request, None, report, rows, started, time.time() - start, served)
+    finally:
+        shutil.rmtree(run_folder, ignore_errors=True)
+    status = report["method_status"]
+    log(f"{request.method} ({status}): model folder, receipt and request log written to {request.output}")
+    return report
+
+
+def write_output(request, state, report, rows, started, elapsed, served=None):
     """The output model folder, written under a temporary name and renamed into place."""
     with staged_folder(request.output) as tmp:
-        for name in UNCHANGED:
-            shutil.copyfile(os.path.join(request.model, name), os.path.join(tmp, name))
-        standardisation = load_tensors(os.path.join(request.model, DELETABLE_FILES[1]))
-        head = folded_head(state.theta, state.n_classes, standardisation["mean"], standardisation["std"])
-        save_tensors(os.path.join(tmp, "classifier.ckpt"), head)
-        state.save(os.path.join(tmp, DELETABLE_FILES[0]))
+        if served is not None:  # a model folder the recipe wrote, and its results
+            for name in MODEL_FILES + ("label_encoder.ckpt",):
+                shutil.copyfile(os.path.join(served, name), os.path.join(tmp, name))
+            shutil.copyfile(report.pop("results"), os.path.join(tmp, "request_results.json"))
+            removed = read_id_list(os.path.join(request.model, REMOVED)) if request.removed_before else []
+            write_text(os.path.join(tmp, REMOVED), "".join(f"{i}\n" for i in sorted({*removed, *request.forget_ids})))
+        else:
+            write_deletion_ready(request.model, state, tmp)
         link = chain_previous(tmp, previous_receipt_folder(request.model))
         log_entries = read_log(request.model) + [log_entry(request, report, started)]
         write_json(os.path.join(tmp, REQUEST_LOG), log_entries)
         write_receipt(tmp, request_receipt(request, report, rows, tmp, link, started, elapsed))
+
+
+def write_deletion_ready(model, state, folder):
+    """The files of a deletion-ready model folder: ``model``'s body and core statistics, ``state``'s head."""
+    for name in UNCHANGED:
+        shutil.copyfile(os.path.join(model, name), os.path.join(folder, name))
+    standardisation = load_tensors(os.path.join(model, DELETABLE_FILES[1]))
+    head = folded_head(state.theta, state.n_classes, standardisation["mean"], standardisation["std"])
+    save_tensors(os.path.join(folder, "classifier.ckpt"), head)
+    state.save(os.path.join(folder, DELETABLE_FILES[0]))
 
 
 def previous_receipt_folder(model):
@@ -216,7 +328,10 @@ def log_entry(request, report, started):
 
 def request_receipt(request, report, rows, folder, link, started, elapsed):
     """The receipt of a request (see :mod:`speechbrain_unlearn.receipt`)."""
-    inputs = [os.path.join(os.path.abspath(request.model), n) for n in ("classifier.ckpt", *DELETABLE_FILES)]
+    weights = (
+        ("classifier.ckpt", *DELETABLE_FILES) if request.deletion_ready else ("embedding_model.ckpt", "classifier.ckpt")
+    )
+    inputs = [os.path.join(os.path.abspath(request.model), n) for n in weights]
     files = sorted(n for n in os.listdir(folder) if n not in (RECEIPT, "receipts"))
     given = rows if rows is not None else [{"ID": i, "wav": None} for i in request.forget_ids]
     forget = forget_section(given, hash_audio=rows is not None)
@@ -228,17 +343,25 @@ def request_receipt(request, report, rows, folder, link, started, elapsed):
         "input_model": {"model": file_hashes(folder, inputs)},
         "files": file_hashes(folder, files),
         "method": request.method,
-        "method_status": "ok",
-        "hparams": {"l2": report["certificate"].get("l2"), "model": os.path.abspath(request.model)},
+        "method_status": report.get("method_status", "ok"),
+        "hparams": request_hparams(request, report),
         "certificate": report["certificate"],
-        "metrics": None,
-        "seed": None,
-        "training_regime": "deletion_ready",
+        "metrics": report.get("metrics"),
+        "seed": report.get("seed"),
+        "training_regime": report.get("training_regime", "deletion_ready"),
         "started": started,
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "time_s": round(elapsed, 3),
         "previous_receipt": link,
     }
+
+
+def request_hparams(request, report):
+    """What the receipt records of how the request was served."""
+    if request.deletion_ready:
+        return {"l2": report["certificate"].get("l2"), "model": os.path.abspath(request.model)}
+    with open(method_file(request.method), encoding="utf-8") as fh:
+        return {"method_file": fh.read(), "model": os.path.abspath(request.model)}
 
 
 def parser():
@@ -248,13 +371,20 @@ def parser():
     p.add_argument("--forget_list", required=True, help="a text file with one utterance ID per line")
     p.add_argument("--output", required=True, help="the new model folder (must not exist, or be a model folder)")
     p.add_argument("--data_folder", default=None, help="the model's dataset, to hash the forget audio")
-    p.add_argument("--method", default="influence", choices=["influence", "retrain"])
+    p.add_argument(
+        "--method",
+        default="influence",
+        help="influence (default) or retrain; for a model without stored statistics, any hparams/<name>.yaml or a path",
+    )
+    p.add_argument("--cache_folder", default="results/cache", help="features of a model served by the recipe")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
 def main(argv=None):
     """Serve one request; a user error is one ``error:`` line and exit status 2."""
     args = parser().parse_args(argv)
+    progress.configure(False if args.no_progress else None)
     try:
         serve(Request.from_args(args))
     except UnlearnError as err:

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 
 import torch
@@ -65,6 +66,12 @@ def write_text(path, text):
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def copy_file(source, path):
+    """Copy ``source`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def _finite(obj):

@@ -52,6 +52,7 @@ RUN_KEYS = {
     "forget_classes",
     "forget_speakers",
     "forget_list",
+    "exclude_list",
     "num_forget_classes",
     "num_forget_speakers",
     "retrain_reference",
@@ -182,7 +183,8 @@ class ModelCache:
         logger.info("training the %s model on %d utterances (%s)", name, len(rows), folder)
         torch.manual_seed(seed)
         with CostMeter() as cost:
-            elapsed = brain.train_epochs(self.sets.training_items(rows), hp["number_of_epochs"], hp["batch_size"])
+            items, log_file = self.sets.training_items(rows), os.path.join(folder, "train_log.txt")
+            elapsed = brain.train_epochs(items, hp["number_of_epochs"], hp["batch_size"], name=name, log_file=log_file)
         valid_acc = float(brain.score(self.sets.valid, hp["eval_batch_size"])["correct"].mean())
         logger.info("%s model: %.1f s, valid accuracy %.4f", name, elapsed, valid_acc)
         return {

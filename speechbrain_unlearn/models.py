@@ -20,6 +20,8 @@ torch.Size([2, 5])
 torch.Size([2, 8])
 """
 
+import warnings
+
 import torch
 from speechbrain.lobes.models.CRDNN import CRDNN
 from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
@@ -75,6 +77,28 @@ class SentenceNorm(torch.nn.Module):
         return sentence_norm(x, lengths, std=self.std)
 
 
+def crdnn(n_mels, **crdnn_kwargs):
+    """SpeechBrain's CRDNN on ``n_mels`` features, without torch's warning that a one-layer GRU ignores dropout.
+
+    The CRDNN hands its ``dropout`` (meant for the CNN and DNN blocks) to the
+    recurrent layers too; with one recurrent layer torch drops it and warns
+    on every model built, which says nothing the configuration does not.
+
+    Example
+    -------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = crdnn(20, cnn_blocks=1, cnn_channels=[4], rnn_layers=1, rnn_neurons=8, dnn_blocks=1,
+    ...               dnn_neurons=8, dropout=0.15)
+    >>> [str(w.message) for w in caught]
+    []
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="dropout option adds dropout after all but last recurrent layer")
+        return CRDNN(input_shape=[None, None, n_mels], **crdnn_kwargs)
+
+
 class PooledCRDNN(torch.nn.Module):
     """SpeechBrain's CRDNN mean-pooled over time: the ``embedding_model`` of an exported keyword model.
 
@@ -91,7 +115,7 @@ class PooledCRDNN(torch.nn.Module):
 
     def __init__(self, n_mels, **crdnn_kwargs):
         super().__init__()
-        self.encoder = CRDNN(input_shape=[None, None, n_mels], **crdnn_kwargs)
+        self.encoder = crdnn(n_mels, **crdnn_kwargs)
 
     def forward(self, feats, lengths):
         """Pooled representations ``(batch, 1, dim)`` of normalised features."""
@@ -124,7 +148,7 @@ class CRDNNClassifier(torch.nn.Module):
         crdnn_kwargs.setdefault("dnn_neurons", 512)
         #: The constructor's arguments, from which a model folder is written.
         self.kwargs = {"n_mels": n_mels, **crdnn_kwargs}
-        self.encoder = CRDNN(input_shape=[None, None, n_mels], **crdnn_kwargs)
+        self.encoder = crdnn(n_mels, **crdnn_kwargs)
         self.head = torch.nn.Linear(crdnn_kwargs["dnn_neurons"], n_classes)
 
     #: Name of the head module: the parameters of the ``head`` scope.

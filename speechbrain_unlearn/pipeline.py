@@ -38,13 +38,14 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
+from speechbrain_unlearn import progress
 from speechbrain_unlearn.aware import check_regime
 from speechbrain_unlearn.checkpoints import AtomicCheckpointer
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.cost import CostMeter, sum_costs
 from speechbrain_unlearn.data.dataio import Fbank, FeatureStore, module_settings
 from speechbrain_unlearn.data.manifest import COLUMNS, summarise
-from speechbrain_unlearn.data.splits import make_split
+from speechbrain_unlearn.data.splits import make_split, read_id_list
 from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
 from speechbrain_unlearn.deletable.perturbation import noise_scale
 from speechbrain_unlearn.deletable.state import DeletableState
@@ -57,7 +58,7 @@ from speechbrain_unlearn.evaluation.relearn import attack_report, kshot_halves
 from speechbrain_unlearn.evaluation.report import write_report
 from speechbrain_unlearn.evaluation.suite import evaluate_models
 from speechbrain_unlearn.export import export_model
-from speechbrain_unlearn.io import digest, save_tensors, write_csv, write_text
+from speechbrain_unlearn.io import copy_file, digest, save_tensors, write_csv, write_text
 from speechbrain_unlearn.model_cache import ModelCache, stage_cost, training_config
 from speechbrain_unlearn.pretrained import ModelFolder
 from speechbrain_unlearn.receipt import file_hashes, forget_section, write_receipt
@@ -71,10 +72,13 @@ def main(task, task_hparams_file, argv=None):
     """Run a recipe; print a user error as one line and exit with status 2.
 
     ``--task_hparams=<file>`` in ``argv`` replaces the recipe's task hparams
-    (e.g. ``hparams/train_full.yaml``, the published model size).
+    (e.g. ``hparams/train_full.yaml``, the published model size);
+    ``--no-progress`` turns the progress bars off.
     """
+    argv, quiet = progress.without_progress_flags(sys.argv[1:] if argv is None else argv)
+    progress.configure(False if quiet or "--noprogressbar" in argv else None)
     try:
-        task_hparams_file, argv = task_hparams_option(sys.argv[1:] if argv is None else argv, task_hparams_file)
+        task_hparams_file, argv = task_hparams_option(argv, task_hparams_file)
         return run(task, task_hparams_file, argv)
     except UnlearnError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -125,6 +129,7 @@ def run(task, task_hparams_file, argv):
         The results written to ``unlearn_results.json``.
     """
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    progress.console()
     hp, run_opts, unlearner_class, pretrained = configure(argv, task_hparams_file)
     # Everything that can reject the input runs before anything is written.
     data = prepare_data(task, hp)
@@ -137,7 +142,7 @@ def run(task, task_hparams_file, argv):
         config["pretrained_source"] = pretrained.content_key()
     cache = shared_cache(task, config, hp, run_opts, sets, data, pretrained)
     run_on_main(write_run_files, args=[hp["output_folder"], hp, data, split, sets])
-    sb.create_experiment_directory(experiment_directory=hp["output_folder"], save_env_desc=False)
+    sb.create_experiment_directory(hp["output_folder"], log_config=progress.LOG_CONFIG, save_env_desc=False)
 
     shared = SharedModels.train_or_load(cache, data["train"], split, hp)
     model, state, results, costs = unlearn(
@@ -162,6 +167,8 @@ def run(task, task_hparams_file, argv):
         models = {"unlearned": (model, state), "original": (shared.original, shared.statistics)}
         exported = export_models(models, sets.encoder, task, hp)
         write_run_receipt(split, results, shared.original_meta, exported, hp, started)
+        for name, path in shared.train_logs().items():  # as a SpeechBrain recipe's train_log.txt
+            copy_file(path, os.path.join(hp["output_folder"], "train_logs", f"{name}.txt"))
         print(table)
         print(f"results, model folder and receipt written to {hp['output_folder']}")
     return results
@@ -341,6 +348,13 @@ class SharedModels:
             shared.statistics["training_overhead"] = round(meta["curvature_time_s"] / meta["time_s"], 4)
         return shared
 
+    def train_logs(self):
+        """``{name: train_log.txt}`` of the shared models trained by epochs (a solved head has none)."""
+        metas = {"original": self.original_meta, "reference": self.reference_meta, "noise_floor": self.noise_meta}
+        metas.update({f"shadow{j}": meta for j, meta in enumerate(self.shadow_metas)})
+        paths = {n: os.path.join(m["folder"], "train_log.txt") for n, m in metas.items() if m and m.get("folder")}
+        return {name: path for name, path in paths.items() if os.path.exists(path)}
+
     def compared_with(self, unlearned):
         """The models every hook scores: original, unlearned and (with a reference) retrained."""
         models = {"original": self.original, "unlearned": unlearned, "retrained": self.reference}
@@ -409,6 +423,7 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
     if if_main_process():
         save_tensors(os.path.join(out, "unlearned_model.pt"), model.state_dict())
         shutil.rmtree(ckpt_dir, ignore_errors=True)
+    logger.info("unlearning with %s: %.1f s (%s)", hp["method"], unlearn_time, status["status"])
     method_time = {"unlearn": round(unlearn_time, 3)}
     if unlearner.training_time_s:
         method_time["method_training"] = round(unlearner.training_time_s, 3)
@@ -460,6 +475,7 @@ def evaluate(models, shared, sets, data, hp, run_opts, memo):
     retrained = "retrained" in metrics
     evaluation["gap_to_retrain"] = gaps(metrics["unlearned"], metrics["retrained"]) if retrained else None
     evaluation["gap_original_to_retrain"] = gaps(metrics["original"], metrics["retrained"]) if retrained else None
+    logger.info("evaluation of %d models: %.1f s", len(models), cost.result()["time_s"])
     return evaluation, cost.result()
 
 
@@ -480,6 +496,7 @@ def relearn(models, sets, hp, run_opts, memo):
                 models, sets.forget.subset(shown), kshot_sets, hp, run_opts, steps, lr, True, memo
             )
             report["kshot"]["shown"], report["kshot"]["held_out"] = len(shown), len(held_out)
+    logger.info("relearning attacks (%d steps on %d models): %.1f s", steps, len(models), cost.result()["time_s"])
     return {"relearn": report}, {"relearn": cost.result()}
 
 
@@ -532,6 +549,10 @@ def prepare_data(task, hp, folder_key="data_folder", corpus_key="embedded_corpus
         root = os.path.abspath(folder)
         source = {"folder": root, "embedded": False}
     data = hp["prepare"](root)
+    if folder_key == "data_folder" and hp.get("exclude_list"):  # removed by earlier requests: not training data
+        removed = set(read_id_list(hp["exclude_list"], "exclude_list"))
+        data["train"] = [r for r in data["train"] if r["ID"] not in removed]
+        source["excluded"] = len(removed)
     data["source"] = {**source, **{s: summarise(data[s]) for s in ("train", "valid", "test")}}
     return data
 

@@ -205,3 +205,47 @@ def test_a_model_folder_that_does_not_fit_is_refused_in_one_line(damage, message
         found.check_weights()
         found.check_labels(label_encoder(["down", "left"]) if damage == "other_labels" else label_encoder(LABELS))
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_request_against_a_standard_model_folder_runs_the_method_on_its_data(cache, tmp_path, capsys):
+    from speechbrain_unlearn import forget
+    from speechbrain_unlearn.pretrained import read_labels
+
+    run = tmp_path / "run"
+    proc = tiny_run("SpeechCommands", "finetune", cache, run, "--export_original=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((run / "unlearn_results.json").read_text())
+    retain = [line.split(",") for line in (run / "retain.csv").read_text().splitlines()[1:]]
+    (tmp_path / "one.txt").write_text("\n".join(r[0] for r in retain[:3]) + "\n")
+    (tmp_path / "two.txt").write_text("\n".join(r[0] for r in retain[3:5]) + "\n")
+    first, second = tmp_path / "first", tmp_path / "second"
+
+    def request(model, ids, output, *extra):
+        argv = ["--model", str(model), "--forget_list", str(tmp_path / ids), "--output", str(output)]
+        return forget.main([*argv, "--cache_folder", cache, "--no-progress", *extra])
+
+    # no stored statistics: the data are needed, and the answer says so before anything is written
+    assert request(run / "original_model", "one.txt", first) == 2
+    assert "pass --data_folder" in capsys.readouterr().err and not first.exists()
+    data = ["--data_folder", results["data"]["folder"]]
+    assert request(run / "original_model", "one.txt", first, *data, "--method", "finetune") == 0
+    assert request(first, "two.txt", second, *data) == 0  # the default method: influence
+    assert f"written to {second}" in capsys.readouterr().out
+    for folder, method, requests in ((first, "finetune", 1), (second, "influence", 2)):
+        served = json.loads((folder / "request_results.json").read_text())
+        # the deployed model is the original: nothing trained for it, no reference, no shadows, no attacks
+        assert served["time_s"]["train"] == 0.0 and served["cost"]["retrain"] is None
+        assert served["sizes"]["forget"] == (3 if requests == 1 else 2) and "relearn" not in served
+        stored = json.loads((folder / receipt.RECEIPT).read_text())
+        assert (stored["method"], stored["training_regime"]) == (method, "standard")
+        assert stored["method_status"] == served["method_status"]["status"]
+        assert (
+            receipt.verify(str(folder)) == [] and len(json.loads((folder / forget.REQUEST_LOG).read_text())) == requests
+        )
+        loaded = EncoderClassifier.from_hparams(source=str(folder), savedir=str(tmp_path / f"load-{requests}"))
+        assert loaded.classify_file(retain[0][2])[0].shape[-1] == len(read_labels(str(run / "original_model")))
+    assert json.loads((second / receipt.RECEIPT).read_text())["previous_receipt"]["file"].startswith("receipts/")
+    # the second request's data leave out what the first removed
+    served = json.loads((second / "request_results.json").read_text())
+    assert served["data"]["excluded"] == 3 and served["sizes"]["train"] == results["sizes"]["train"] - 3
+    assert (second / forget.REMOVED).read_text().split() == sorted(r[0] for r in retain[:5])

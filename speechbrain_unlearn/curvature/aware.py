@@ -45,6 +45,7 @@ import time
 
 import torch
 
+from speechbrain_unlearn import progress
 from speechbrain_unlearn.curvature.cached import KroneckerFactors
 from speechbrain_unlearn.curvature.ggn_factors import ggn_factors
 
@@ -86,7 +87,7 @@ def curvature_statistics(model, dataset, loss, seed, crop_frames=None, batch_siz
     try:
         factors = ggn_factors(
             model,
-            ((b.id, b.feats, b.label) for b in batches),
+            ((b.id, b.feats, b.label) for b in progress.bar(batches, desc="curvature statistics", unit="batch")),
             loss.logits,
             seed,
             factors=factors or KroneckerFactors(model),

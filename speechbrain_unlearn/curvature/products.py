@@ -34,6 +34,10 @@ True
 import torch
 from torch.func import functional_call, grad, jvp, vjp
 
+from speechbrain_unlearn import progress
+
+progress.load_forward_ad_quietly()
+
 
 def dot(a, b):
     """Inner product of two parameter dicts."""

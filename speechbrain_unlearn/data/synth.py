@@ -44,6 +44,7 @@ import numpy as np
 from scipy.fft import next_fast_len
 from scipy.signal import fftconvolve, resample_poly
 
+from speechbrain_unlearn import progress
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import digest, write_text
 
@@ -413,7 +414,7 @@ def synthesise_speech_commands(
         splits = _speaker_hashes(rng, n_speakers, validation_percentage, testing_percentage)
         speakers = sorted(sum(splits.values(), []))
         lists = {"validation": [], "testing": []}
-        for s_idx, spk in enumerate(speakers):
+        for s_idx, spk in enumerate(progress.bar(speakers, desc="synthesising MiniSpeechCommands", unit="speaker")):
             voice, base_rate = speaker_voice(np.random.default_rng([seed, 1, s_idx]))
             for w_idx, word in enumerate(words):
                 for rep in range(repetitions):
@@ -587,7 +588,7 @@ def synthesise_voxceleb(
     def build(root):
         engine = ESpeak.get()
         split_lines, test_utts = [], []
-        for s_idx in range(n_speakers):
+        for s_idx in progress.bar(range(n_speakers), desc="synthesising MiniVoxCeleb", unit="speaker"):
             spk = f"id{10001 + s_idx}"
             voice, base_rate = speaker_voice(np.random.default_rng([seed, 1, s_idx]))
             for v_idx in range(n_videos):

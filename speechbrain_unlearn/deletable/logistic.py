@@ -54,7 +54,10 @@ import dataclasses
 import torch
 from torch.func import grad, jvp
 
+from speechbrain_unlearn import progress
 from speechbrain_unlearn.cost import count_gradients
+
+progress.load_forward_ad_quietly()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,6 +58,7 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, cg
 
+from speechbrain_unlearn import progress
 from speechbrain_unlearn.deletable.emptied import resolve_emptied_rows
 from speechbrain_unlearn.deletable.hessian import LogisticHessian
 
@@ -149,16 +150,19 @@ def newton(objective, start=None, gtol=1e-10, max_iter=100, sums=None, precondit
     """
     theta = torch.zeros(objective.size, dtype=torch.float64) if start is None else start.detach().to(torch.float64)
     sums, probs = (sums, None) if sums is not None else first_sums(objective, theta, gtol)
-    products = 0
+    products, shown = 0, progress.bar(desc="Newton solve", unit="step")
     for iteration in range(max_iter + 1):
         value, gradient = objective.penalised(theta, sums)
         norm = float(gradient.norm())
+        shown.set_postfix_str(f"gradient norm {norm:.2e} (stops at {gtol:.0e})", refresh=False)
         if norm <= gtol or iteration == max_iter:
             break
         rtol = max(min(0.5, norm**0.5), 0.5 * gtol / norm)
         step, taken = newton_direction(objective, theta, gradient, rtol, probs, preconditioner)
         t, sums, probs = line_search(objective, theta, value, gradient, step, sums.dtype)
         theta, products = theta + t * step, products + taken
+        shown.update()
+    shown.close()
     report = {"converged": norm <= gtol, "iterations": iteration, "gradient_norm": norm, "value": value}
     return theta, {**report, "products": products}, sums
 

@@ -198,5 +198,5 @@ def retrain_from_scratch(brain, request):
         brain.modules.model.set_head(state.theta)
         return state.objective().value(state.theta)
     torch.manual_seed(hp.seed)
-    brain.train_epochs(request.retain, hp.number_of_epochs, hp.batch_size)
+    brain.train_epochs(request.retain, hp.number_of_epochs, hp.batch_size, name="retraining")
     return brain.train_loss

@@ -23,5 +23,7 @@ class FineTune(Unlearner):
 
     def unlearn(self, request):
         """Train on the retain set for ``unlearn_epochs`` epochs."""
-        self.train_epochs(request.retain, self.hparams.unlearn_epochs, self.hparams.unlearn_batch_size)
+        self.train_epochs(
+            request.retain, self.hparams.unlearn_epochs, self.hparams.unlearn_batch_size, name="fine-tuning"
+        )
         return {"epochs": int(self.hparams.unlearn_epochs), "retain_loss": self.train_loss}

@@ -529,7 +529,7 @@ class Influence(Unlearner):
                 for n, g in zip(names, torch.autograd.grad(loss, params, allow_unused=True)):
                     if g is not None:
                         total[n] += g
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
         return total, loss_sum
 
     def repair(self, retain_set, steps):
