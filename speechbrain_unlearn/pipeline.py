@@ -635,7 +635,9 @@ def write_run_receipt(split, results, original_meta, exported, hp, started):
         "forget_classes": split.forget_classes,
         "forget_speakers": split.forget_speakers,
         "forget": forget_section(split.forget),
-        "input_model": {"original": file_hashes(out, [os.path.join(original_meta["folder"], "model.pt")])},
+        "input_model": {
+            "original": file_hashes(out, [os.path.abspath(os.path.join(original_meta["folder"], "model.pt"))])
+        },
         "files": file_hashes(out, folders + manifests),
         "method": results["method"],
         # ``fallback``: the method handed the request to retraining from scratch

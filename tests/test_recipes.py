@@ -321,3 +321,15 @@ def test_runs_under_torchrun_on_cpu(cache, tmp_path):
     assert proc.stdout.count("# SpeechCommands / retrain") == 1  # one report, from the main process
     results = json.loads((out / "unlearn_results.json").read_text())
     assert results["metrics"]["unlearned"] == results["metrics"]["retrained"]
+
+
+def test_relative_folders_as_the_defaults_give_them(tmp_path):
+    """The default ``cache_folder`` and ``output_folder`` are relative to where the recipe is started."""
+    from speechbrain_unlearn import receipt
+    from tests.support import run_recipe, tiny_args
+
+    args = tiny_args("VoxCeleb", "cache", "out", "--training_regime=deletion_ready", "--core_n_speakers=6")
+    proc = run_recipe("VoxCeleb", "influence", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("results, model folder and receipt written to out")
+    assert receipt.verify(str(tmp_path / "out")) == []
