@@ -146,7 +146,8 @@ class Core:
             p.requires_grad_(False)
         folder = os.path.join(hp["cache_folder"], "models", task, f"core-pretrained-{pretrained.content_key()[:12]}")
         os.makedirs(folder, exist_ok=True)
-        meta = {"folder": folder, "time_s": 0.0, "epochs": 0, "pretrained_source": os.path.abspath(pretrained.folder)}
+        meta = {"folder": folder, "time_s": 0.0, "epochs": 0, "utterances": 0}
+        meta["pretrained_source"] = os.path.abspath(pretrained.folder)
         return cls(model, mean, std, meta)
 
     @staticmethod

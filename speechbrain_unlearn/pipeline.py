@@ -325,12 +325,15 @@ class SharedModels:
     noise_meta: dict = None
     shadows: list = dataclasses.field(default_factory=list)
     shadow_metas: list = dataclasses.field(default_factory=list)
+    #: The deletion-ready regime's core (trained once per task and core set, or a model folder's body).
+    core_meta: dict = None
 
     @classmethod
     def train_or_load(cls, cache, train_rows, split, hp):
         """The original and its statistics, the references (with ``retrain_reference``) and the shadows."""
         original, meta = cache.trained("original", train_rows)
         shared = cls(original, meta, statistics=cache.statistics(original, meta, train_rows))
+        shared.core_meta = cache.core.meta if hasattr(cache, "core") else None
         if hp["retrain_reference"]:
             shared.reference, shared.reference_meta = cache.trained("reference", split.retain)
             if isinstance(cache, DeletionReadyCache):
@@ -361,8 +364,9 @@ class SharedModels:
         return {name: m for name, m in models.items() if m is not None}
 
     def costs(self):
-        """``cost.{train, retrain, noise_floor_reference, shadows}``."""
+        """``cost.{core, train, retrain, noise_floor_reference, shadows}`` (``core``: deletion-ready runs only)."""
         return {
+            **({"core": stage_cost(self.core_meta)} if self.core_meta else {}),
             "train": stage_cost(self.original_meta),
             "retrain": stage_cost(self.reference_meta),
             "noise_floor_reference": stage_cost(self.noise_meta),
