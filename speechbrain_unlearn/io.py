@@ -68,6 +68,16 @@ def write_text(path, text):
         fh.write(text)
 
 
+def sha256_file(path, digest=None):
+    """The SHA-256 of a file's bytes (or feed them to ``digest`` and return it)."""
+    own = digest is None
+    digest = hashlib.sha256() if own else digest
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() if own else digest
+
+
 def copy_file(source, path):
     """Copy ``source`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -28,6 +28,7 @@ from speechbrain_unlearn.checkpoints import AtomicCheckpointer
 from speechbrain_unlearn.config import read_task_text, top_level_keys, without_keys
 from speechbrain_unlearn.cost import CostMeter
 from speechbrain_unlearn.curvature.aware import curvature_statistics, from_state, to_state
+from speechbrain_unlearn.data.fingerprints import rows_key
 from speechbrain_unlearn.io import digest, load_tensors, read_json, save_tensors, write_json
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class ModelCache:
 
     def folder(self, name, rows, seed):
         """The cache folder of a model: its name and the key of what it depends on."""
-        key_of = {**self.config, "rows": [[r["ID"], r["label"], r["wav"], r["start"], r["stop"]] for r in rows]}
+        key_of = {**self.config, "rows": rows_key(rows)}  # the audio by content, not by path
         if seed != int(self.hp["seed"]):
             key_of["training_seed"] = seed
             name = f"{name}-seed{seed}"

@@ -43,6 +43,7 @@ from speechbrain_unlearn.aware import check_regime
 from speechbrain_unlearn.checkpoints import AtomicCheckpointer
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.cost import CostMeter, sum_costs
+from speechbrain_unlearn.data import fingerprints
 from speechbrain_unlearn.data.dataio import Fbank, FeatureStore, module_settings
 from speechbrain_unlearn.data.manifest import COLUMNS, summarise
 from speechbrain_unlearn.data.splits import make_split, read_id_list
@@ -131,6 +132,8 @@ def run(task, task_hparams_file, argv):
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     progress.console()
     hp, run_opts, unlearner_class, pretrained = configure(argv, task_hparams_file)
+    if hp.get("cache_folder"):
+        fingerprints.remember_in(hp["cache_folder"])
     # Everything that can reject the input runs before anything is written.
     data = prepare_data(task, hp)
     split = split_data(data, hp, unlearner_class)
@@ -145,6 +148,7 @@ def run(task, task_hparams_file, argv):
     sb.create_experiment_directory(hp["output_folder"], log_config=progress.LOG_CONFIG, save_env_desc=False)
 
     shared = SharedModels.train_or_load(cache, data["train"], split, hp)
+    fingerprints.save()  # the audio hashes the cache keys took, for the next run
     model, state, results, costs = unlearn(
         unlearner_class, sets.request(shared, cache.training_key), shared, hp, run_opts
     )

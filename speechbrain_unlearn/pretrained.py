@@ -39,9 +39,8 @@ from hyperpyyaml import resolve_references
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from speechbrain_unlearn.errors import UnlearnError
-from speechbrain_unlearn.io import load_tensors
+from speechbrain_unlearn.io import load_tensors, sha256_file
 from speechbrain_unlearn.models import CRDNNClassifier, ECAPAClassifier
-from speechbrain_unlearn.receipt import sha256_file
 
 #: The embedding models a folder may hold, and the classifier each becomes.
 EMBEDDINGS = {

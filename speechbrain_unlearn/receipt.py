@@ -47,22 +47,12 @@ import shutil
 import sys
 from importlib import metadata
 
-from speechbrain_unlearn.io import read_json, write_json
+from speechbrain_unlearn.io import read_json, sha256_file, write_json
 
 #: The receipt's file name in every output folder.
 RECEIPT = "unlearning_receipt.json"
 #: The folder of earlier receipts of the chain.
 CHAIN_FOLDER = "receipts"
-
-
-def sha256_file(path, digest=None):
-    """The SHA-256 of a file's bytes (or feed them to ``digest`` and return it)."""
-    own = digest is None
-    digest = hashlib.sha256() if own else digest
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest() if own else digest
 
 
 def ids_sha256(ids):

@@ -1,6 +1,7 @@
 """Tiny end-to-end runs of both recipes, and one-line answers to bad input."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -333,3 +334,32 @@ def test_relative_folders_as_the_defaults_give_them(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("results, model folder and receipt written to out")
     assert receipt.verify(str(tmp_path / "out")) == []
+
+
+def test_caches_follow_the_audio_not_the_path(tmp_path, tiny_vc):
+    """A wav corrected in place misses the feature and model caches; the same dataset moved elsewhere hits them."""
+    import shutil
+
+    from speechbrain.lobes.features import Fbank
+
+    from speechbrain_unlearn.data import fingerprints
+    from speechbrain_unlearn.data.dataio import FeatureStore, read_audio
+    from speechbrain_unlearn.data.synth import write_wav
+    from speechbrain_unlearn.data.voxceleb import prepare_voxceleb
+
+    shutil.copytree(tiny_vc, tmp_path / "vox")
+    features, fbank = str(tmp_path / "features"), Fbank(n_mels=8)
+
+    def keyed(folder):
+        rows = prepare_voxceleb(str(folder))["train"][:3]
+        return rows, fingerprints.rows_key(rows), FeatureStore(rows, fbank, features)
+
+    rows, key, store = keyed(tmp_path / "vox")
+    shutil.move(tmp_path / "vox", tmp_path / "moved")
+    moved_rows, moved_key, moved = keyed(tmp_path / "moved")
+    assert moved_rows[0]["wav"] != rows[0]["wav"] and moved_key == key and len(os.listdir(features)) == 1
+    assert torch.equal(moved[rows[0]["ID"]], store[rows[0]["ID"]])
+    write_wav(moved_rows[0]["wav"], 0.5 * read_audio(moved_rows[0]["wav"]).numpy())  # corrected in place
+    _, corrected_key, corrected = keyed(tmp_path / "moved")
+    assert corrected_key != key and len(os.listdir(features)) == 2
+    assert not torch.equal(corrected[rows[0]["ID"]], store[rows[0]["ID"]])

@@ -29,6 +29,7 @@ import torch
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.lobes.features import Fbank
 
+from speechbrain_unlearn.data.fingerprints import rows_key
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import digest, load_tensors, save_tensors
 
@@ -73,8 +74,7 @@ class FeatureStore:
         self.compute_features = compute_features
         self.table = None
         if cache_folder is not None:
-            rows_key = [[r["ID"], r["wav"], r["start"], r["stop"]] for r in rows]
-            key = digest([rows_key, module_settings(compute_features)])
+            key = digest([rows_key(rows, label=False), module_settings(compute_features)])
             path = os.path.join(cache_folder, f"features-{key}.pt")
             if os.path.exists(path):
                 self.table = load_tensors(path)

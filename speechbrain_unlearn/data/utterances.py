@@ -33,6 +33,7 @@ import torch
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.encoder import CategoricalEncoder
 
+from speechbrain_unlearn.data.fingerprints import rows_key
 from speechbrain_unlearn.errors import UnlearnError
 
 
@@ -132,8 +133,8 @@ class UtteranceSet(torch.utils.data.Dataset):
         return self.view(self.rows, crop_frames=None, centre=False)
 
     def identity(self):
-        """What the utterances are, for cache keys: ID, label, file and segment of each row."""
-        return [[r["ID"], r["label"], r.get("wav"), r.get("start"), r.get("stop")] for r in self.rows]
+        """What the utterances are, for cache keys: ID, label, audio content and segment of each row."""
+        return rows_key(self.rows)
 
     def fixed_length_batches(self, crop_frames=None, batch_size=32):
         """Deterministic, padding-free batches of the set.
