@@ -27,6 +27,7 @@ them. Any :class:`~speechbrain_unlearn.errors.UnlearnError` is printed by
 """
 
 import dataclasses
+import glob
 import logging
 import os
 import shutil
@@ -59,7 +60,16 @@ from speechbrain_unlearn.evaluation.relearn import attack_report, kshot_halves
 from speechbrain_unlearn.evaluation.report import write_report
 from speechbrain_unlearn.evaluation.suite import evaluate_models
 from speechbrain_unlearn.export import export_model
-from speechbrain_unlearn.io import copy_file, digest, save_tensors, write_csv, write_text
+from speechbrain_unlearn.io import (
+    copy_file,
+    digest,
+    load_tensors,
+    read_json,
+    save_tensors,
+    write_csv,
+    write_json,
+    write_text,
+)
 from speechbrain_unlearn.model_cache import ModelCache, stage_cost, training_config
 from speechbrain_unlearn.pretrained import ModelFolder
 from speechbrain_unlearn.receipt import file_hashes, forget_section, write_receipt
@@ -173,6 +183,7 @@ def run(task, task_hparams_file, argv):
         write_run_receipt(split, results, shared.original_meta, exported, hp, started)
         for name, path in shared.train_logs().items():  # as a SpeechBrain recipe's train_log.txt
             copy_file(path, os.path.join(hp["output_folder"], "train_logs", f"{name}.txt"))
+        shutil.rmtree(os.path.join(hp["output_folder"], "save"), ignore_errors=True)  # the run is done
         print(table)
         print(f"results, model folder and receipt written to {hp['output_folder']}")
     return results
@@ -402,22 +413,58 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
     """Apply the method to a copy of the original: the unlearned model, its deletable state, results keys and cost.
 
     The deletable state is that of a deletion-ready model whose head the
-    method solved exactly (influence), else ``None``.
-
-    The checkpoint folder is tied to everything the unlearning depends on,
-    so a rerun with other settings never resumes a stale state.
+    method solved exactly (influence), else ``None``. The stage's folder
+    (:func:`unlearn_folder`) holds its checkpoints while it runs and, once it
+    is done, its outcome until the run ends: a run killed later (during
+    evaluation) and started again loads it instead of unlearning again.
     """
-    out = hp["output_folder"]
+    folder = unlearn_folder(hp, request)
+    if os.path.exists(os.path.join(folder, FINISHED)):
+        return finished_unlearning(folder, request)
+    model, state, results, costs = apply_method(unlearner_class, request, shared, hp, run_opts, folder)
+    if if_main_process():
+        save_tensors(os.path.join(hp["output_folder"], "unlearned_model.pt"), model.state_dict())
+        if type(model) is type(request.new_model()):  # not SISA's shard ensemble: that stage is repeated
+            save_tensors(os.path.join(folder, "model.pt"), model.state_dict())
+            if state is not None:
+                state.save(os.path.join(folder, "deletable.pt"))
+            write_json(os.path.join(folder, FINISHED), {"results": results, "costs": costs})
+        for checkpoint in glob.glob(os.path.join(folder, "CKPT+*")):  # only once the outcome is stored
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    return model, state, results, costs
+
+
+#: The record of a finished unlearning stage, written last.
+FINISHED = "finished.json"
+
+
+def unlearn_folder(hp, request):
+    """The unlearning stage's folder, tied to everything it depends on (a rerun with other settings starts anew)."""
+    key = digest([hp["hparams_text"], hp["overrides"], digest(sorted(request.forget.ids))])
+    return os.path.join(hp["output_folder"], "save", f"unlearn-{key}")
+
+
+def finished_unlearning(folder, request):
+    """The outcome of an unlearning stage an earlier attempt finished (see :func:`unlearn`)."""
+    model = request.new_model()
+    model.load_state_dict(load_tensors(os.path.join(folder, "model.pt")))
+    state_path = os.path.join(folder, "deletable.pt")
+    state = DeletableState.load(state_path) if os.path.exists(state_path) else None
+    saved = read_json(os.path.join(folder, FINISHED))
+    logger.info("unlearning finished in an earlier attempt: its outcome loaded from %s", folder)
+    return model, state, saved["results"], saved["costs"]
+
+
+def apply_method(unlearner_class, request, shared, hp, run_opts, folder):
+    """Run the method, resuming from ``folder``'s checkpoints: as :func:`unlearn` returns."""
     model = request.new_model()
     model.load_state_dict(shared.original.state_dict())
-    ids_key = digest(sorted(request.forget.ids))
-    ckpt_dir = os.path.join(out, "save", f"unlearn-{digest([hp['hparams_text'], hp['overrides'], ids_key])}")
     unlearner = unlearner_class(
         modules={"model": model},
         opt_class=hp.get(unlearner_class.opt_key),
         hparams=hp,
         run_opts=run_opts,
-        checkpointer=AtomicCheckpointer(ckpt_dir, {"model": model}),
+        checkpointer=AtomicCheckpointer(folder, {"model": model}),
     )
     logger.info(
         "unlearning with %s on %d forget / %d retain utterances", hp["method"], request.size, len(request.retain)
@@ -428,9 +475,6 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
     earlier = float(getattr(unlearner, "elapsed_before", 0.0))
     unlearn_time = cost.end - cost.start - unlearner.training_time_s + earlier
     model = unlearner.modules.model  # a method may replace it (SISA: the shard ensemble)
-    if if_main_process():
-        save_tensors(os.path.join(out, "unlearned_model.pt"), model.state_dict())
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
     logger.info("unlearning with %s: %.1f s (%s)", hp["method"], unlearn_time, status["status"])
     method_time = {"unlearn": round(unlearn_time, 3)}
     if unlearner.training_time_s:
