@@ -418,14 +418,13 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
     is done, its outcome until the run ends: a run killed later (during
     evaluation) and started again loads it instead of unlearning again.
     """
-    folder = unlearn_folder(hp, request)
+    folder, weights = unlearn_folder(hp, request), os.path.join(hp["output_folder"], "unlearned_model.pt")
     if os.path.exists(os.path.join(folder, FINISHED)):
-        return finished_unlearning(folder, request)
+        return finished_unlearning(folder, weights, request)
     model, state, results, costs = apply_method(unlearner_class, request, shared, hp, run_opts, folder)
     if if_main_process():
-        save_tensors(os.path.join(hp["output_folder"], "unlearned_model.pt"), model.state_dict())
-        if type(model) is type(request.new_model()):  # not SISA's shard ensemble: that stage is repeated
-            save_tensors(os.path.join(folder, "model.pt"), model.state_dict())
+        save_tensors(weights, model.state_dict())
+        if type(model) is type(shared.original):  # not SISA's shard ensemble: that stage is repeated
             if state is not None:
                 state.save(os.path.join(folder, "deletable.pt"))
             write_json(os.path.join(folder, FINISHED), {"results": results, "costs": costs})
@@ -444,10 +443,10 @@ def unlearn_folder(hp, request):
     return os.path.join(hp["output_folder"], "save", f"unlearn-{key}")
 
 
-def finished_unlearning(folder, request):
-    """The outcome of an unlearning stage an earlier attempt finished (see :func:`unlearn`)."""
+def finished_unlearning(folder, weights, request):
+    """The outcome of an unlearning stage an earlier attempt finished: its ``weights`` and ``folder``'s record."""
     model = request.new_model()
-    model.load_state_dict(load_tensors(os.path.join(folder, "model.pt")))
+    model.load_state_dict(load_tensors(weights))
     state_path = os.path.join(folder, "deletable.pt")
     state = DeletableState.load(state_path) if os.path.exists(state_path) else None
     saved = read_json(os.path.join(folder, FINISHED))

@@ -1,9 +1,12 @@
-"""Helpers shared by the benchmark's modules: the repository root, the files of a run folder, numbers of results."""
+"""Helpers shared by the benchmark's modules: the repository root, run-folder files, numbers, JSON reports."""
 
+import json
 import math
 import os
 
 import numpy as np
+
+from speechbrain_unlearn.io import write_json
 
 #: The repository root: recipes are run from here (their default ``cache_folder`` is relative).
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,3 +87,10 @@ def readme_summary(text):
     if start < 0 or end < start:
         return None
     return text[start + len(SUMMARY_START) + 1 : end]
+
+
+def emit_report(report, output=None):
+    """Print ``report`` as JSON and, with ``output``, also write it there (atomically)."""
+    print(json.dumps(report, indent=2))
+    if output:
+        write_json(output, report)

@@ -26,18 +26,16 @@ True
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import torch
 
+from speechbrain_unlearn.benchmark.common import ROOT, emit_report
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.cost import CostMeter
-from speechbrain_unlearn.io import write_json
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: Training utterances, all utterances and classes of the published datasets.
 DATASETS = {
     "VoxCeleb": {"train": 138_361, "all": 153_516, "classes": 1_251, "frames": 300},
@@ -109,9 +107,7 @@ def main(argv=None):
         "extrapolated_from_steps": args.steps,
         "rows": [measure(task, args.steps, args.device) for task in args.tasks],
     }
-    print(json.dumps(report, indent=2))
-    if args.output:
-        write_json(args.output, report)
+    emit_report(report, args.output)
     return 0
 
 

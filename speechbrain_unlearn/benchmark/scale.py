@@ -29,16 +29,15 @@ True
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 
 import torch
 
+from speechbrain_unlearn.benchmark.common import emit_report
 from speechbrain_unlearn.cost import CostMeter
 from speechbrain_unlearn.deletable.solve import newton
 from speechbrain_unlearn.deletable.state import DeletableState
-from speechbrain_unlearn.io import write_json
 
 
 def synthetic_features(utterances, classes, dim, seed):
@@ -147,9 +146,7 @@ def main(argv=None):
     if min(opts.utterances, opts.classes, opts.dim) < 1 or opts.request_utterances >= opts.utterances:
         parser.error("sizes must be positive and the request smaller than the set")
     report = scale_report(**{k: v for k, v in vars(opts).items() if k != "output"})
-    print(json.dumps(report, indent=1))
-    if opts.output:
-        write_json(opts.output, report)
+    emit_report(report, opts.output)
     return 0
 
 
