@@ -37,7 +37,7 @@ from speechbrain.utils.checkpoints import (
     mark_as_saver,
     register_checkpoint_hooks,
 )
-from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 #: Where :class:`AtomicCheckpointer` writes ``CKPT.yaml`` before renaming it into place.
 PENDING_META = ".pending-" + METAFNAME
@@ -59,10 +59,17 @@ class AtomicCheckpointer(Checkpointer):
         return super()._save_checkpoint_metafile(fpath.with_name(PENDING_META), meta_to_include or {}, end_of_epoch)
 
     def save_checkpoint(self, *args, **kwargs):
-        """Save as SpeechBrain does, then make the checkpoint visible by renaming its meta file into place."""
+        """Save as SpeechBrain does, then make the checkpoint visible by renaming its meta file into place.
+
+        Under torchrun every process waits for the rename: SpeechBrain's
+        ``delete_checkpoints`` lists the checkpoints on each process and
+        deletes through collective calls, so a process that listed before
+        the rename would wait on a different call than the main one, for ever.
+        """
         saved = super().save_checkpoint(*args, **kwargs)
         if if_main_process():
             os.replace(os.path.join(saved.path, PENDING_META), os.path.join(saved.path, METAFNAME))
+        ddp_barrier()
         return saved
 
 
