@@ -20,7 +20,7 @@ setup(
     python_requires=">=3.9",
     install_requires=[
         "speechbrain>=1.1",
-        "torch",
+        "torch>=2.6",  # torch.load defaults to weights_only: SpeechBrain's own checkpoint loads are safe
         "torchaudio",
         "hyperpyyaml",
         "pyyaml",

@@ -26,10 +26,13 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import shutil
 import tempfile
 
 import torch
+
+from speechbrain_unlearn.errors import UnlearnError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -148,8 +151,20 @@ def save_tensors(path, obj):
 
 
 def load_tensors(path):
-    """Load what :func:`save_tensors` wrote, never unpickling code."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load what :func:`save_tensors` wrote, never unpickling code; a file that is not such, refused in one line."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise UnlearnError(
+            f"{path} cannot be loaded as plain tensors, it holds other objects ({first}); "
+            "load only files from sources you trust, saved as tensors"
+        ) from None
+    except (RuntimeError, EOFError) as err:  # not a torch file, or cut short
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UnlearnError(
+            f"{path} is not a readable torch file ({first}); replace it, or delete it if it is a cache file"
+        ) from None
 
 
 def digest(obj, length=12):

@@ -67,10 +67,17 @@ _PlainLoader.add_multi_constructor("!", _tagged)
 
 
 def read_plain(path):
-    """The hparams file at ``path`` as plain data, references resolved, no code run."""
+    """The hparams file at ``path`` as plain data, references resolved, no code run.
+
+    HyperPyYAML's reference pass calls the function an ``!applyref:`` tag
+    names, so a file with one is refused before that pass.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.load(resolve_references(fh).getvalue(), Loader=_PlainLoader)
+            text = fh.read()
+        if "!applyref" in text:
+            raise UnlearnError(f"{path} uses !applyref, which runs code when read; a model folder's file may not")
+        return yaml.load(resolve_references(text).getvalue(), Loader=_PlainLoader)
     except (yaml.YAMLError, ValueError) as err:
         raise UnlearnError(f"{path} is not valid HyperPyYAML: {str(err).splitlines()[0]}") from None
 

@@ -169,6 +169,13 @@ def test_a_run_starts_from_an_exported_original(task, regime, cache, tmp_path):
     assert_model_folder_and_receipt(second, after)
 
 
+class Exploit:
+    """Unpickled, it would call ``os.getcwd``: what a malicious checkpoint does with a worse function."""
+
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
 def exported(tmp_path, model=None, labels=LABELS):
     folder = tmp_path / "model"
     export_model(model or ecapa(), label_encoder(labels), str(folder), N_MELS)
@@ -184,6 +191,8 @@ def exported(tmp_path, model=None, labels=LABELS):
         ("other_labels", "label_encoder.txt lacks 1 training labels (first: left)"),
         ("other_features", "reads 20 Fbank features, the task 40; pass --n_mels=20"),
         ("deletion_ready_head", "classifier.ckpt is a linear head (a deletion-ready model)"),
+        ("applyref", "hyperparams.yaml uses !applyref, which runs code when read"),
+        ("pickled_code", "classifier.ckpt cannot be loaded as plain tensors"),
     ],
 )
 def test_a_model_folder_that_does_not_fit_is_refused_in_one_line(damage, message, tmp_path):
@@ -196,6 +205,11 @@ def test_a_model_folder_that_does_not_fit_is_refused_in_one_line(damage, message
         (folder / "classifier.ckpt").unlink()
     elif damage == "wrong_classes":
         torch.save({"weight": torch.zeros(2, 8)}, folder / "classifier.ckpt")
+    elif damage == "applyref":
+        text = (folder / "hyperparams.yaml").read_text()
+        (folder / "hyperparams.yaml").write_text(text + "danger: !applyref:os.getcwd []\n")
+    elif damage == "pickled_code":  # a checkpoint whose unpickling would call a function
+        torch.save({"weight": Exploit()}, folder / "classifier.ckpt")
     elif damage == "wrong_body":
         other = ECAPAClassifier(n_mels=N_MELS, n_classes=3, channels=[8, 8, 8, 8, 24], lin_neurons=8)
         torch.save(other.embedding.state_dict(), folder / "embedding_model.ckpt")

@@ -35,11 +35,11 @@ Example
 
 import hashlib
 import os
-import pickle
 
 import numpy as np
 import torch
 
+from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import digest, load_tensors, save_tensors
 
 #: Marks a numpy array stored as a tensor.
@@ -111,7 +111,7 @@ class Memo:
         if os.path.exists(path):
             try:
                 value = _decode(load_tensors(path))
-            except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+            except (OSError, UnlearnError):
                 value = None  # unreadable (never written half-way, but a disk can fail): compute it again
             if value is not None:
                 self.hits += 1
