@@ -8,7 +8,8 @@
 * ``grad_evals``: utterance-gradient evaluations, i.e. the number of
   utterances whose loss went through a backward pass (a Hessian- or
   Gauss-Newton-vector product counts two). Every place in this package that
-  differentiates a loss calls :func:`count_gradients`.
+  differentiates a loss calls :func:`count_gradients`. Under torchrun the
+  count is summed over the processes (each differentiates its own share).
 
 Example
 -------
@@ -26,6 +27,7 @@ import threading
 import time
 
 import torch
+from speechbrain.utils.distributed import ddp_all_reduce
 
 _COUNT = [0]
 
@@ -76,7 +78,9 @@ class CostMeter:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, _rss_mb())
-        self.grad_evals = gradient_count() - self.count0
+        # every process runs the stage on its share: the total (a no-op without DDP or on the main process only)
+        count = torch.tensor(gradient_count() - self.count0, dtype=torch.int64)
+        self.grad_evals = int(ddp_all_reduce(count, torch.distributed.ReduceOp.SUM))
         if self.cuda:
             self.peak = torch.cuda.max_memory_allocated() / 2**20
         return False

@@ -322,6 +322,8 @@ def test_runs_under_torchrun_on_cpu(cache, tmp_path):
     assert proc.stdout.count("# SpeechCommands / retrain") == 1  # one report, from the main process
     results = json.loads((out / "unlearn_results.json").read_text())
     assert results["metrics"]["unlearned"] == results["metrics"]["retrained"]
+    # 2 epochs: both processes' utterances are counted (the sampler may pad each epoch by one)
+    assert results["cost"]["train"]["grad_evals"] >= 2 * results["sizes"]["train"]
 
 
 def test_relative_folders_as_the_defaults_give_them(tmp_path):
