@@ -30,7 +30,7 @@ import re
 
 from hyperpyyaml import load_hyperpyyaml
 from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from speechbrain_unlearn.errors import UnlearnError
 
@@ -39,7 +39,30 @@ _TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:", re.MULTILINE)
 #: so that a speaker hash such as ``00123456`` or ``1234e567`` stays intact.
 STRING_KEYS = ("forget_classes", "forget_speakers", "keywords")
 #: Contract keys and the types they must have after loading.
-TYPED_KEYS = {"seed": int, "forget_ratio": (int, float), "retrain_reference": bool, "scenario": str}
+TYPED_KEYS = {
+    "seed": int,
+    "forget_ratio": (int, float),
+    "retrain_reference": bool,
+    "scenario": str,
+    "number_of_epochs": int,
+    "batch_size": int,
+    "eval_batch_size": int,
+    "lr": (int, float),
+    "n_mels": int,
+    "num_workers": int,
+    "relearn_steps": int,
+    "lira_shadows": int,
+    "bootstrap_samples": int,
+    "num_forget_classes": int,
+    "num_forget_speakers": int,
+    "export_original": bool,
+    "noise_floor_reference": bool,
+    "cache_features": bool,
+    "unlearning_aware": bool,
+}
+#: Numeric keys and their smallest sensible value.
+LEAST = {"number_of_epochs": 1, "batch_size": 1, "eval_batch_size": 1, "n_mels": 1, "lr": 0, "num_workers": 0}
+LEAST.update(dict.fromkeys(("relearn_steps", "bootstrap_samples", "num_forget_classes", "num_forget_speakers"), 0))
 
 
 def top_level_keys(text):
@@ -100,6 +123,37 @@ def blocks(text):
     return found
 
 
+def _base_file(path, entry):
+    """The file an ``extends: <file>`` entry of ``path`` names (relative to ``path``)."""
+    name = entry.split(":", 1)[1].split("#")[0].strip().strip("'\"")
+    return os.path.join(os.path.dirname(os.path.abspath(path)), name)
+
+
+def syntax_error(paths):
+    r"""The first YAML syntax error in ``paths`` (and the files they extend) as one line, or ``None``.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.yaml")
+    >>> _ = open(path, "w").write("a: 1\nb: [1, 2\nc: 3\n")
+    >>> print(syntax_error([path]).split("m.yaml ")[1])
+    line 3: YAML syntax error, expected ',' or ']', but got ':' (while parsing a flow sequence at line 2)
+    """
+    for path in paths:
+        text = _read(path, "hparams")
+        try:
+            YAML(pure=True).compose(text)
+        except MarkedYAMLError as err:
+            started = f" ({err.context} at line {err.context_mark.line + 1})" if err.context_mark else ""
+            return f"{path} line {err.problem_mark.line + 1}: YAML syntax error, {err.problem}{started}"
+        extends = blocks(text).get("extends")
+        found = syntax_error([_base_file(path, extends)]) if extends else None
+        if found:
+            return found
+    return None
+
+
 def read_task_text(path, _seen=()):
     r"""The text of a task hparams file, with ``extends: <file>`` resolved.
 
@@ -125,8 +179,7 @@ def read_task_text(path, _seen=()):
     child = blocks(text)
     if "extends" not in child:
         return text
-    base_name = child.pop("extends").split(":", 1)[1].split("#")[0].strip().strip("'\"")
-    base_path = os.path.join(os.path.dirname(os.path.abspath(path)), base_name)
+    base_path = _base_file(path, child.pop("extends"))
     if os.path.abspath(path) in _seen:
         raise UnlearnError(f"{path}: `extends` comes back to this file; extend a file that does not")
     base = blocks(read_task_text(base_path, (*_seen, os.path.abspath(path))))
@@ -209,6 +262,8 @@ def load_hparams(task_file, method_file, overrides=None):
     text = task_text.rstrip("\n") + "\n\n" + method_text
     try:
         hparams = load_hyperpyyaml(text, overrides)
+    except MarkedYAMLError as err:  # a syntax error: the file and the line it is on
+        raise UnlearnError(syntax_error([task_file, method_file]) or f"YAML syntax error: {err.problem}") from None
     except Exception as err:  # hyperpyyaml raises many types; show the first line only
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UnlearnError(f"cannot load the hparams ({type(err).__name__}): {first}") from None
@@ -217,6 +272,8 @@ def load_hparams(task_file, method_file, overrides=None):
         if key in hparams and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
             names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
             raise UnlearnError(f"{key} must be {names}, got {value!r}")
+        if key in LEAST and key in hparams and value < LEAST[key]:
+            raise UnlearnError(f"{key} must be at least {LEAST[key]}, got {value!r}")
     hparams["hparams_text"] = text
     hparams["overrides"] = overrides
     return hparams

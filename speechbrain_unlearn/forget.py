@@ -99,7 +99,7 @@ class Request:
         """The request of the command line, every input checked before anything is written."""
         check_model_folder(args.model)
         check_output(args.output, args.model)
-        ids = read_id_list(args.forget_list)
+        ids = read_id_list(args.forget_list, unique=False)  # repeats are counted in the request log
         if not ids:
             raise UnlearnError(f"forget_list {args.forget_list} names no utterance ID; put one ID per line")
         unique = list(dict.fromkeys(ids))

@@ -42,11 +42,12 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain_unlearn import progress
 from speechbrain_unlearn.aware import check_regime
 from speechbrain_unlearn.checkpoints import AtomicCheckpointer
+from speechbrain_unlearn.checks import check_device, check_forget_ratio, check_seed, check_writable
 from speechbrain_unlearn.config import load_hparams
 from speechbrain_unlearn.cost import CostMeter, sum_costs
 from speechbrain_unlearn.data import fingerprints
 from speechbrain_unlearn.data.dataio import Fbank, FeatureStore, module_settings
-from speechbrain_unlearn.data.manifest import COLUMNS, summarise
+from speechbrain_unlearn.data.manifest import COLUMNS, report_conversions, summarise
 from speechbrain_unlearn.data.splits import make_split, read_id_list
 from speechbrain_unlearn.data.utterances import UtteranceSet, label_encoder
 from speechbrain_unlearn.deletable.perturbation import noise_scale
@@ -146,6 +147,7 @@ def run(task, task_hparams_file, argv):
         fingerprints.remember_in(hp["cache_folder"])
     # Everything that can reject the input runs before anything is written.
     data = prepare_data(task, hp)
+    report_conversions(logger)  # wavs that are not 16 kHz mono, said before they are used
     split = split_data(data, hp, unlearner_class)
     sets = RunSets.build(data, split, hp)
     if pretrained is not None and hp["training_regime"] == "standard":
@@ -194,6 +196,13 @@ def configure(argv, task_hparams_file):
     method_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
     hp = load_hparams(task_hparams_file, method_file, overrides)
+    check_seed(hp["seed"])
+    check_device(run_opts["device"])
+    if hp["scenario"] == "sample":
+        check_forget_ratio(hp["forget_ratio"])
+    for key in ("output_folder", "cache_folder"):
+        if hp.get(key):
+            check_writable(hp[key], key)
     unlearner_class = hp.get("unlearner")
     if unlearner_class is None:
         raise UnlearnError(f"{method_file} names no `unlearner` class; see hparams/finetune.yaml")

@@ -18,6 +18,7 @@ speechbrain_unlearn.errors.UnlearnError: unknown task Nope; use one of SpeechCom
 """
 
 import dataclasses
+import os
 from typing import Callable
 
 from speechbrain_unlearn.data.speech_commands import is_speech_commands
@@ -36,6 +37,8 @@ class Task:
     recognise: Callable
     #: Scenarios whose forget set is whole classes.
     class_scenarios: tuple
+    #: The files and folders a ``data_folder`` of this layout holds.
+    required: tuple = ()
 
     def removes_classes(self, scenario):
         """Whether ``scenario`` forgets whole classes of this task."""
@@ -44,7 +47,10 @@ class Task:
     def layout_hint(self, folder):
         """Why ``folder`` is not this task's layout, and what to do instead."""
         other = [t.name for t in TASKS.values() if t.name != self.name and t.recognise(folder)]
-        return f"it is a {other[0]} folder: use recipes/{other[0]}/unlearn.py" if other else "it is in no known layout"
+        if other:
+            return f"it is a {other[0]} folder: use recipes/{other[0]}/unlearn.py"
+        missing = [name for name in self.required if not os.path.exists(os.path.join(folder, name))]
+        return f"it lacks {', '.join(missing)}" if missing else "it is in no known layout"
 
 
 TASKS = {
@@ -55,8 +61,11 @@ TASKS = {
             "Speech Commands v0.02 (validation_list.txt, testing_list.txt)",
             is_speech_commands,
             ("class",),
+            ("validation_list.txt", "testing_list.txt"),
         ),
-        Task("VoxCeleb", "VoxCeleb1 (iden_split.txt, wav/)", is_voxceleb, ("class", "speaker")),
+        Task(
+            "VoxCeleb", "VoxCeleb1 (iden_split.txt, wav/)", is_voxceleb, ("class", "speaker"), ("iden_split.txt", "wav")
+        ),
     )
 }
 

@@ -26,10 +26,12 @@ import wave
 
 import numpy as np
 import torch
+import torchaudio
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.lobes.features import Fbank
 
 from speechbrain_unlearn.data.fingerprints import rows_key
+from speechbrain_unlearn.data.manifest import CONVERTED, SAMPLE_RATE
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.io import digest, load_tensors, save_tensors
 
@@ -42,18 +44,33 @@ __all__ = [
 
 
 def read_audio(path, start=-1, stop=-1):
-    """Read a 16-bit PCM mono wav (or the ``[start, stop)`` samples of it) as floats."""
+    """Read a 16-bit PCM wav (or the ``[start, stop)`` samples of it) as 16 kHz mono floats.
+
+    A wav at another rate is resampled and one with several channels is
+    averaged to mono, never silently: each such file is recorded in
+    :data:`~speechbrain_unlearn.data.manifest.CONVERTED` and
+    :func:`~speechbrain_unlearn.data.manifest.report_conversions` says how many. A file
+    that holds fewer samples than its header (or the segment) promises is
+    refused as truncated.
+    """
     try:
         with wave.open(path, "rb") as fh:
             if fh.getsampwidth() != 2:
                 raise UnlearnError(f"{path} is not 16-bit PCM; convert it (e.g. sox in.wav -b 16 out.wav)")
-            start = max(int(start), 0)
+            rate, channels, start = fh.getframerate(), fh.getnchannels(), max(int(start), 0)
             fh.setpos(start)
             count = fh.getnframes() - start if int(stop) < 0 else int(stop) - start
-            pcm = np.frombuffer(fh.readframes(count), dtype="<i2").reshape(-1, fh.getnchannels())
+            pcm = np.frombuffer(fh.readframes(count), dtype="<i2")
     except (OSError, EOFError, wave.Error) as err:
         raise UnlearnError(f"cannot read audio {path}: {err}") from None
-    return torch.from_numpy(pcm[:, 0].astype(np.float32) / 32768.0)
+    if len(pcm) < count * channels:
+        raise UnlearnError(f"{path} is truncated: it holds {len(pcm) // channels} of {count} samples; re-export it")
+    audio = torch.from_numpy(pcm.reshape(-1, channels).astype(np.float32) / 32768.0).mean(dim=1)
+    if rate != SAMPLE_RATE or channels != 1:
+        CONVERTED[path] = (rate, channels)  # said by report_conversions
+    if rate != SAMPLE_RATE:
+        audio = torchaudio.functional.resample(audio, rate, SAMPLE_RATE)
+    return audio
 
 
 class FeatureStore:

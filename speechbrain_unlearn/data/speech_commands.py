@@ -43,8 +43,19 @@ def is_speech_commands(folder):
 
 
 def _read_list(path):
+    """The clips a split list names (``<word>/<file>.wav`` per line), each checked to exist beside it."""
+    folder, name, clips = os.path.dirname(path), os.path.basename(path), set()
     with open(path, encoding="utf-8") as fh:
-        return {line.strip() for line in fh if line.strip()}
+        for line_no, line in enumerate(fh, 1):
+            rel = line.strip()
+            if not rel:
+                continue
+            if rel.count("/") != 1 or not rel.endswith(".wav"):
+                raise UnlearnError(f"{name} line {line_no} should read '<word>/<file>.wav', got {rel!r}")
+            if not os.path.isfile(os.path.join(folder, rel)):
+                raise UnlearnError(f"{name} line {line_no} names {rel}, which is not in {folder}; fix the list")
+            clips.add(rel)
+    return clips
 
 
 def prepare_speech_commands(data_folder, label_set="keywords", keywords=(), seed=0):

@@ -24,11 +24,16 @@ Example
 ['a']
 """
 
+import collections
 import dataclasses
+import logging
 
 import numpy as np
 
+from speechbrain_unlearn.checks import check_forget_ratio
 from speechbrain_unlearn.errors import UnlearnError
+
+logger = logging.getLogger(__name__)
 
 SCENARIOS = ("sample", "class", "speaker", "list")
 #: Pseudo-classes that are never drawn as the class to forget.
@@ -128,9 +133,7 @@ def make_split(
     labels = sorted({r["label"] for r in rows})
     split = Split(scenario, [], [])
     if scenario == "sample":
-        numeric = isinstance(forget_ratio, (int, float)) and not isinstance(forget_ratio, bool)
-        if not numeric or not 0 < forget_ratio < 1:
-            raise UnlearnError(f"forget_ratio must lie in (0, 1), got {forget_ratio!r}")
+        check_forget_ratio(forget_ratio)
         forget_ids = set()
         for label in labels:
             ids = [r["ID"] for r in rows if r["label"] == label]
@@ -162,22 +165,40 @@ def make_split(
     return split
 
 
-def read_id_list(path, what="forget_list"):
+def read_id_list(path, what="forget_list", unique=True):
     r"""The utterance IDs of a text file, one per line, in order (``#`` lines and blanks skipped, CRLF accepted).
+
+    With ``unique``, an ID listed more than once is kept once, and a warning
+    says how many lines repeated an ID; without, every line is returned.
 
     Example
     -------
     >>> import tempfile
     >>> path = tempfile.mktemp()
-    >>> _ = open(path, "w").write("# forget\r\nu2\r\nu1\r\n\r\n")
+    >>> _ = open(path, "w").write("# forget\r\nu2\r\nu1\r\n\r\nu2\n")
     >>> read_id_list(path)
     ['u2', 'u1']
     """
     try:
         with open(path, encoding="utf-8") as fh:
-            return [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+            lines = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
     except (OSError, UnicodeDecodeError) as err:
         raise UnlearnError(f"cannot read {what} {path}: {getattr(err, 'strerror', None) or err}") from None
+    counts = collections.Counter(lines)
+    ids = list(counts)
+    if not unique:
+        return lines
+    if len(ids) < len(lines):
+        repeated = [i for i, n in counts.items() if n > 1]
+        logger.warning(
+            "%s %s repeats %d IDs (%d extra lines, e.g. %s); each is forgotten once",
+            what,
+            path,
+            len(repeated),
+            len(lines) - len(ids),
+            repeated[0],
+        )
+    return ids
 
 
 def _read_forget_list(path, known_ids):
