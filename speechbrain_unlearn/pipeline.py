@@ -27,6 +27,7 @@ them. Any :class:`~speechbrain_unlearn.errors.UnlearnError` is printed by
 """
 
 import dataclasses
+import errno
 import glob
 import logging
 import os
@@ -60,7 +61,7 @@ from speechbrain_unlearn.evaluation.metrics import gaps
 from speechbrain_unlearn.evaluation.relearn import attack_report, kshot_halves
 from speechbrain_unlearn.evaluation.report import write_report
 from speechbrain_unlearn.evaluation.suite import evaluate_models
-from speechbrain_unlearn.export import export_model
+from speechbrain_unlearn.export import export_model, replace_folder
 from speechbrain_unlearn.io import (
     copy_file,
     digest,
@@ -73,7 +74,7 @@ from speechbrain_unlearn.io import (
 )
 from speechbrain_unlearn.model_cache import ModelCache, stage_cost, training_config
 from speechbrain_unlearn.pretrained import ModelFolder
-from speechbrain_unlearn.receipt import file_hashes, forget_section, write_receipt
+from speechbrain_unlearn.receipt import RECEIPT, file_hashes, forget_section, write_receipt
 from speechbrain_unlearn.request import DeletionRequest
 from speechbrain_unlearn.tasks import task_named
 
@@ -95,6 +96,30 @@ def main(task, task_hparams_file, argv=None):
     except UnlearnError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:
+        if err.errno not in WRITE_FAILURES:
+            raise
+        print(f"error: {write_failure(err)}", file=sys.stderr)
+        sys.exit(1)
+
+
+#: The errors of a write the machine refused: a full disk or quota, a read-only or forbidden folder.
+WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_failure(err):
+    """The one line of a refused write: what and why, and that a rerun resumes.
+
+    Example
+    -------
+    >>> write_failure(OSError(errno.ENOSPC, "No space left on device", "/out/model.pt")).split(";")[0]
+    'cannot write /out/model.pt: No space left on device'
+    """
+    what = f"cannot write {err.filename}" if err.filename else "a write failed"
+    return (
+        f"{what}: {err.strerror}; free space or fix the folder, then rerun the same command: "
+        "every file written is whole and the finished stages are kept"
+    )
 
 
 def task_hparams_option(argv, default):
@@ -179,13 +204,18 @@ def run(task, task_hparams_file, argv):
         "cached": {**shared.cached(), "evaluations": {"reused": memo.hits, "computed": memo.misses}},
     }
     if if_main_process():
-        table = write_report(hp["output_folder"], results)
+        out = hp["output_folder"]
+        stage = os.path.join(out, "save", "outputs")  # everything is written here first, then renamed into place
+        shutil.rmtree(stage, ignore_errors=True)
+        table = write_report(stage, results)
         models = {"unlearned": (model, state), "original": (shared.original, shared.statistics)}
-        exported = export_models(models, sets.encoder, task, hp)
-        write_run_receipt(split, results, shared.original_meta, exported, hp, started)
+        exported = export_models(models, sets.encoder, task, hp, stage)
+        link_or_copy(os.path.join(unlearn_folder(hp, sets.forget.ids), WEIGHTS), os.path.join(stage, WEIGHTS))
         for name, path in shared.train_logs().items():  # as a SpeechBrain recipe's train_log.txt
-            copy_file(path, os.path.join(hp["output_folder"], "train_logs", f"{name}.txt"))
-        shutil.rmtree(os.path.join(hp["output_folder"], "save"), ignore_errors=True)  # the run is done
+            copy_file(path, os.path.join(stage, "train_logs", f"{name}.txt"))
+        write_run_receipt(split, results, shared.original_meta, exported, hp, started, stage)
+        publish(stage, out)
+        shutil.rmtree(os.path.join(out, "save"), ignore_errors=True)  # the run is done
         print(table)
         print(f"results, model folder and receipt written to {hp['output_folder']}")
     return results
@@ -427,7 +457,8 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
     is done, its outcome until the run ends: a run killed later (during
     evaluation) and started again loads it instead of unlearning again.
     """
-    folder, weights = unlearn_folder(hp, request), os.path.join(hp["output_folder"], "unlearned_model.pt")
+    folder = unlearn_folder(hp, request.forget.ids)
+    weights = os.path.join(folder, WEIGHTS)
     if os.path.exists(os.path.join(folder, FINISHED)):
         return finished_unlearning(folder, weights, request)
     model, state, results, costs = apply_method(unlearner_class, request, shared, hp, run_opts, folder)
@@ -444,11 +475,13 @@ def unlearn(unlearner_class, request, shared, hp, run_opts):
 
 #: The record of a finished unlearning stage, written last.
 FINISHED = "finished.json"
+#: The unlearned model's state dict: in the stage's folder, then in the output folder.
+WEIGHTS = "unlearned_model.pt"
 
 
-def unlearn_folder(hp, request):
+def unlearn_folder(hp, forget_ids):
     """The unlearning stage's folder, tied to everything it depends on (a rerun with other settings starts anew)."""
-    key = digest([hp["hparams_text"], hp["overrides"], digest(sorted(request.forget.ids))])
+    key = digest([hp["hparams_text"], hp["overrides"], digest(sorted(forget_ids))])
     return os.path.join(hp["output_folder"], "save", f"unlearn-{key}")
 
 
@@ -650,10 +683,10 @@ def write_run_files(out, hp, data, split, sets):
     write_text(os.path.join(out, "hyperparams.yaml"), hp["hparams_text"] + overrides)
 
 
-def export_models(models, encoder, task, hp):
-    """Write the unlearned model (and, with ``export_original``, the original) as model folders.
+def export_models(models, encoder, task, hp, folder):
+    """Write the unlearned model (and, with ``export_original``, the original) as model folders in ``folder``.
 
-    ``<output_folder>/unlearned_model/`` and ``original_model/``, in the
+    ``<folder>/unlearned_model/`` and ``original_model/``, in the
     layout SpeechBrain's ``EncoderClassifier`` loads (:mod:`~speechbrain_unlearn.export`);
     the names of the folders written. A model with no such layout (SISA's
     shard ensemble) or features other than the task's ``Fbank`` is logged
@@ -671,9 +704,7 @@ def export_models(models, encoder, task, hp):
         model, state = models[name]
         state = state if isinstance(state, DeletableState) else None  # the standard regime's are curvature
         try:
-            export_model(
-                model, encoder, os.path.join(hp["output_folder"], f"{name}_model"), hp["n_mels"], description, state
-            )
+            export_model(model, encoder, os.path.join(folder, f"{name}_model"), hp["n_mels"], description, state)
         except UnlearnError as err:
             logger.warning("no model folder written for the %s model: %s", name, err)
             continue
@@ -681,11 +712,15 @@ def export_models(models, encoder, task, hp):
     return written
 
 
-def write_run_receipt(split, results, original_meta, exported, hp, started):
-    """``unlearning_receipt.json`` of a run (:mod:`~speechbrain_unlearn.receipt`)."""
+def write_run_receipt(split, results, original_meta, exported, hp, started, stage):
+    """``unlearning_receipt.json`` of a run (:mod:`~speechbrain_unlearn.receipt`), written to ``stage``.
+
+    It vouches for the run's manifests in the output folder and for the
+    files in ``stage``, the folder that :func:`publish` moves into it.
+    """
     out = hp["output_folder"]
-    folders = [os.path.join(name, f) for name in exported for f in sorted(os.listdir(os.path.join(out, name)))]
-    manifests = ["forget.csv", "retain.csv", "hyperparams.yaml", "unlearn_results.json", "unlearned_model.pt"]
+    folders = [os.path.join(name, f) for name in exported for f in sorted(os.listdir(os.path.join(stage, name)))]
+    staged = file_hashes(stage, [*folders, "unlearn_results.json", WEIGHTS])
     method_keys = [v for v in results.values() if isinstance(v, dict) and "certificate" in v]
     metrics = results.get("metrics", {})
     receipt = {
@@ -698,7 +733,7 @@ def write_run_receipt(split, results, original_meta, exported, hp, started):
         "input_model": {
             "original": file_hashes(out, [os.path.abspath(os.path.join(original_meta["folder"], "model.pt"))])
         },
-        "files": file_hashes(out, folders + manifests),
+        "files": {**file_hashes(out, ["forget.csv", "retain.csv", "hyperparams.yaml"]), **staged},
         "method": results["method"],
         # ``fallback``: the method handed the request to retraining from scratch
         "method_status": results["method_status"]["status"],
@@ -712,4 +747,29 @@ def write_run_receipt(split, results, original_meta, exported, hp, started):
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "previous_receipt": None,
     }
-    write_receipt(out, receipt)
+    write_receipt(stage, receipt)
+
+
+def link_or_copy(source, path):
+    """``path`` as a second name of ``source`` (a hard link: no second copy), or a copy where links fail."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        os.link(source, path)
+    except OSError:
+        copy_file(source, path)
+
+
+def publish(stage, out):
+    """Rename every file and folder of ``stage`` into ``out``, the receipt last.
+
+    Everything was written whole in ``stage``; a write that failed there
+    (a full disk) left ``out``'s previous results, models and receipt as
+    they were. Renames within one file system need no space.
+    """
+    names = sorted(os.listdir(stage), key=lambda name: name == RECEIPT)
+    for name in names:
+        source, target = os.path.join(stage, name), os.path.join(out, name)
+        if os.path.isdir(source):
+            replace_folder(source, target)
+        else:
+            os.replace(source, target)
