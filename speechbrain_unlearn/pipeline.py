@@ -305,7 +305,9 @@ class RunSets:
     ``forget`` and ``retain`` are training items (randomly cropped to
     ``train_crop_frames``); ``evaluation`` holds whole utterances of
     ``test``, ``retain``, ``forget`` and, when whole classes go,
-    ``forget_test``; ``valid`` the validation set.
+    ``forget_test``; ``valid`` the validation set; ``trial_utterances`` the
+    utterances a verification trial list names in the training and
+    validation sets (``None`` without such).
     """
 
     forget: UtteranceSet
@@ -314,6 +316,7 @@ class RunSets:
     valid: UtteranceSet
     forgotten_classes: tuple
     new_model: Callable
+    trial_utterances: UtteranceSet = None
 
     @classmethod
     def build(cls, data, split, hp):
@@ -340,6 +343,7 @@ class RunSets:
             valid=every.view(data["valid"], crop_frames=None),
             forgotten_classes=tuple(sorted(encoder.lab2ind[c] for c in split.forget_classes or [])),
             new_model=new_model,
+            trial_utterances=every.view(rows, crop_frames=None) if (rows := trial_rows(data, encoder)) else None,
         )
 
     def training_items(self, rows):
@@ -558,6 +562,7 @@ def evaluate(models, shared, sets, data, hp, run_opts, memo):
         "class_names": {i: encoder.ind2lab[i] for i in range(len(encoder))},
         "forgotten_labels": list(sets.forgotten_classes),
         "trials": data.get("trials") or [],
+        "trial_utterances": sets.trial_utterances,
         "shadows": shared.shadows,
         "noise_reference": shared.noise_reference,
         "memo": memo,
@@ -663,6 +668,22 @@ def evaluation_rows(data, split):
     else:
         sets["test"] = data["test"]
     return sets
+
+
+def trial_rows(data, encoder):
+    """The rows of the utterances the trial list names that are in no test set, of speakers the model knows.
+
+    The real ``veri_test2.txt`` pairs utterances of all three ``iden_split.txt``
+    sets: each is embedded, so the protocol's trials are all scored.
+    """
+    named = {utterance for trial in data.get("trials") or [] for utterance in trial[1:]}
+    tested = {r["ID"] for r in data["test"]}
+    return [
+        r
+        for name in ("train", "valid")
+        for r in data[name]
+        if r["ID"] in named and r["ID"] not in tested and r["label"] in encoder.lab2ind
+    ]
 
 
 def write_run_files(out, hp, data, split, sets):

@@ -121,16 +121,27 @@ def relearn_section(results):
 
 
 def verification_section(results):
-    """Forgotten speakers' same-speaker cosine scores against the reference's."""
-    same = ((results.get("verification") or {}).get("forgotten_same_speaker")) or {}
+    """How many trials ``eer`` scored; forgotten speakers' same-speaker cosine scores against the reference's."""
+    verification = results.get("verification") or {}
+    lines = []
+    if "trials" in verification:
+        counts = verification["trials"]
+        lines = [
+            "",
+            f"Verification: {counts['scored']} of {counts['listed']} trials scored for eer and min_dcf "
+            f"({counts['forgotten_speaker']} of forgotten speakers apart, "
+            f"{counts['unknown_utterance']} naming an utterance in no split)"
+            + (f"; none computed: {counts['reason']}." if "reason" in counts else "."),
+        ]
+    same = verification.get("forgotten_same_speaker") or {}
     if not same:
-        return []
+        return lines
     rows = [
         [m, _fmt(v["mean_score"]), _fmt(v["reference_mean_score"]), _fmt(v["ks_pvalue"]), str(v["trials"])]
         for m, v in same.items()
     ]
     header = ["model", "mean same-speaker cosine", "reference's", "KS p-value", "trials"]
-    return ["", "Forgotten speakers, same-speaker verification trials:", ""] + _table(header, rows)
+    return lines + ["", "Forgotten speakers, same-speaker verification trials:", ""] + _table(header, rows)
 
 
 def cost_section(results):

@@ -21,9 +21,13 @@ KS "forget quality", :mod:`~speechbrain_unlearn.evaluation.distance`) and
 the same for the original, ``prediction_agreement`` (per set, the share of
 utterances the unlearned model and the reference predict alike), ``gap_noise_floor`` and ``distance_noise_floor``
 (a second reference trained with another seed against the first), and
-``verification`` (forgotten speakers' same-speaker scores against the
+``verification``: ``trials`` (how many of the trial list were scored,
+and why the others were not or why ``eer`` is null) and, when speakers were
+forgotten, ``forgotten_same_speaker`` (their same-speaker scores against the
 reference's).
 """
+
+import logging
 
 import numpy as np
 import torch
@@ -34,7 +38,14 @@ from speechbrain_unlearn.evaluation.bootstrap import bootstrap_se
 from speechbrain_unlearn.evaluation.distance import distance, prediction_agreement
 from speechbrain_unlearn.evaluation.memo import Memo
 from speechbrain_unlearn.evaluation.metrics import gaps, loss_threshold_auc, model_metrics
-from speechbrain_unlearn.evaluation.verification import centroid_id_rate, score_summary, verification_metrics
+from speechbrain_unlearn.evaluation.verification import (
+    centroid_id_rate,
+    score_summary,
+    trial_counts,
+    verification_metrics,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def score_sets(model, eval_sets, hp, run_opts, names=None, memo=None):
@@ -224,7 +235,8 @@ def evaluate_models(models, eval_sets, hp, run_opts, context):
     context : dict
         ``forgotten`` (bool: whole classes forgotten), ``class_names`` (index
         to label), ``forgotten_labels`` (indices), ``trials`` (verification
-        trial list, may be empty), ``shadows`` (list of ``(model, trained IDs)``,
+        trial list, may be empty), ``trial_utterances`` (the utterances it
+        names that no test set holds, or ``None``), ``shadows`` (list of ``(model, trained IDs)``,
         may be empty), ``noise_reference`` (a second reference or ``None``),
         ``memo`` (optional :class:`~speechbrain_unlearn.evaluation.memo.Memo`:
         every model but ``unlearned`` is scored once per cache).
@@ -286,8 +298,18 @@ def evaluate_models(models, eval_sets, hp, run_opts, context):
 def verification(models, eval_sets, hp, run_opts, context, out):
     """Fill ``eer``, ``min_dcf``, ``forgotten_speaker_id_rate`` and ``verification`` in ``out``."""
     test_sets = [s for s in ("test", "forget_test") if s in eval_sets]
+    if context.get("trial_utterances") is not None:  # those the trial list names in no test set
+        eval_sets = {**eval_sets, "trial_utterances": context["trial_utterances"]}
+        test_sets = [*test_sets, "trial_utterances"]
     speaker_of = {r["ID"]: r["label"] for s in test_sets for r in eval_sets[s].rows}
     forgotten_names = [context["class_names"][c] for c in context["forgotten_labels"]]
+    counts = trial_counts(context["trials"], speaker_of, forgotten_names)
+    out["verification"] = {"trials": counts}
+    logger.info(
+        "verification: %d of %d trials scored (%d of forgotten speakers apart, %d name an utterance in no split)%s",
+        *(counts[k] for k in ("scored", "listed", "forgotten_speaker", "unknown_utterance")),
+        f"; no eer or min_dcf: {counts['reason']}" if "reason" in counts else "",
+    )
     same_speaker = {}
     for name, model in models.items():
         enrol = ["retain", "forget"] if context["forgotten"] else []
@@ -303,7 +325,7 @@ def verification(models, eval_sets, hp, run_opts, context, out):
                 centroid_id_rate(enrol_emb, enrol_labels, test_emb, test_labels, context["forgotten_labels"]), 6
             )
     if context["forgotten"] and "retrained" in same_speaker:
-        out["verification"] = {
+        out["verification"] |= {
             "forgotten_same_speaker": {
                 name: score_summary(scores, same_speaker["retrained"])
                 for name, scores in same_speaker.items()

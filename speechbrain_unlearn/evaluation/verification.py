@@ -6,7 +6,10 @@ cosine of the two embeddings. Three questions:
 
 * **utility**: ``eer`` and ``min_dcf`` (``p_target=0.01``,
   ``c_miss=c_fa=1``, normalised) on the trials whose two utterances
-  both belong to retained speakers;
+  both belong to retained speakers, wherever they lie: the real
+  ``veri_test2.txt`` pairs utterances of all three ``iden_split.txt`` sets,
+  and every one is embedded (:func:`trial_counts` says how many trials
+  were scored, and why the others were not);
 * **does the model still recognise a forgotten voice?**: the cosine scores
   of same-speaker trials of forgotten speakers, compared with the
   reference's (:func:`score_summary`);
@@ -112,6 +115,50 @@ def verification_metrics(embeddings, speaker_of, trials, forgotten_speakers):
     same = [t for t in trials if t[0] == 1 and speaker_of.get(t[1]) in forgotten]
     forgotten_scores, _ = cosine_trial_scores(embeddings, same)
     return metrics, forgotten_scores
+
+
+def trial_counts(trials, speaker_of, forgotten_speakers):
+    """How many of ``trials`` were scored for ``eer``, and why the others were not.
+
+    Arguments
+    ---------
+    trials : list of tuple
+        ``(target, enrol_id, test_id)``.
+    speaker_of : dict
+        Utterance ID to speaker, for every utterance the run embedded.
+    forgotten_speakers : list of str
+        Speakers removed from the model.
+
+    Returns
+    -------
+    dict
+        ``listed``; ``scored`` (both utterances embedded, both speakers
+        retained); ``forgotten_speaker`` (scored apart, see
+        :func:`score_summary`); ``unknown_utterance`` (an utterance no split
+        of the data holds); and ``reason`` when ``eer`` cannot be computed.
+
+    Example
+    -------
+    >>> trials = [(1, "a1", "a2"), (0, "a1", "b1"), (1, "b1", "b2"), (0, "a1", "zz")]
+    >>> counts = trial_counts(trials, {"a1": "A", "a2": "A", "b1": "B", "b2": "B"}, ["B"])
+    >>> [counts[k] for k in ("listed", "scored", "forgotten_speaker", "unknown_utterance")]
+    [4, 1, 2, 1]
+    >>> counts["reason"]
+    'the scored trials hold no non-target trial'
+    """
+    forgotten = set(forgotten_speakers or [])
+    known = [t for t in trials if t[1] in speaker_of and t[2] in speaker_of]
+    scored = [t for t in known if speaker_of[t[1]] not in forgotten and speaker_of[t[2]] not in forgotten]
+    counts = {
+        "listed": len(trials),
+        "scored": len(scored),
+        "forgotten_speaker": len(known) - len(scored),
+        "unknown_utterance": len(trials) - len(known),
+    }
+    missing = [kind for flag, kind in ((1, "target"), (0, "non-target")) if not any(t[0] == flag for t in scored)]
+    if missing:
+        counts["reason"] = f"the scored trials hold no {' and no '.join(missing)} trial"
+    return counts
 
 
 def score_summary(scores, reference_scores):
