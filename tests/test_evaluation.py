@@ -15,7 +15,7 @@ from speechbrain_unlearn.evaluation import membership as mia
 from speechbrain_unlearn.evaluation.bootstrap import bootstrap_se
 from speechbrain_unlearn.evaluation.distance import js_divergence, ks_pvalue
 from speechbrain_unlearn.evaluation.metrics import loss_threshold_auc
-from speechbrain_unlearn.evaluation.relearn import attack_report, kshot_halves
+from speechbrain_unlearn.evaluation.relearn import attack_report, curve_report, kshot_halves
 from speechbrain_unlearn.evaluation.report import markdown_table
 from speechbrain_unlearn.evaluation.verification import eer, min_dcf
 from speechbrain_unlearn.losses import CrossEntropy
@@ -196,10 +196,29 @@ def test_relearning_recovery_is_zero_for_the_reference_and_positive_for_the_orig
     assert report["memorization_recovery"] == 0.0
     # the original memorised the held-out half's random labels; the reference cannot guess them
     assert report["memorization_recovery_original"] > 0.5
-    assert report["curve"]["steps"] == [0, 2, 4, 8] and len(report["curve"]["original"]) == 4
+    assert report["curve"]["steps"] == [0, 1, 2, 3, 4, 6, 8] and len(report["curve"]["original"]) == 7
+    # along the curve: the same reading (nothing to recover; the original above the reference throughout)
+    assert report["auc_recovery"] == 0.0 and report["auc_recovery_original"] > 0.5
+    assert report["steps_to_half_original"] == 0 and report["steps_to_half"] == report["steps_to_half_reference"]
     # the models of the run are not changed by the attack
     before = records(world["target"], members)["log_probs"]
     assert np.array_equal(before, records(models["original"], members)["log_probs"])
+
+
+def test_relearning_curve_numbers_say_why_a_step_count_is_missing():
+    curve = {
+        "steps": [0, 5, 10],
+        "unlearned": [0.1, 0.3, 0.6],
+        "original": [0.9, 0.9, 1.0],
+        "retrained": [0.1, 0.2, 0.3],
+    }
+    out = curve_report(curve, 0.9)
+    # trapezoids over [0, 1]: the unlearned curve's area 0.325 against the reference's 0.2
+    assert out["auc_recovery"] == pytest.approx(0.125) and out["auc_recovery_original"] == pytest.approx(0.725)
+    assert (out["steps_to_half"], out["steps_to_half_original"], out["steps_to_half_reference"]) == (10, 0, None)
+    assert out["steps_to_half_note"] == "steps_to_half_reference: half of 0.900 not reached within 10 steps"
+    nothing = curve_report({**curve, "original": [0.0, 0.5, 1.0]}, 0.0)
+    assert nothing["steps_to_half"] is None and "nothing to recover" in nothing["steps_to_half_note"]
 
 
 def test_report_marks_gaps_within_the_noise_floor():

@@ -60,6 +60,10 @@ def test_recipe_end_to_end(task, scenario, cache, tmp_path):
             assert attack == "kshot" and results["sizes"]["forget"] < 4
             continue
         assert {"memorization_recovery", "memorization_recovery_original", "curve"} <= set(relearned), attack
+        along = {"auc_recovery", "auc_recovery_original", "steps_to_half", "steps_to_half_original"}
+        assert along <= set(relearned), attack
+        half = relearned["steps_to_half_original"]  # null only with the reason
+        assert half in relearned["curve"]["steps"] or (half is None and relearned["steps_to_half_note"]), attack
     gap = results["gap_to_retrain"]
     assert set(gap) == CONTRACT_METRICS | {"avg"}
     for key in CONTRACT_METRICS:

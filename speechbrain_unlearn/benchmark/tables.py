@@ -41,7 +41,16 @@ NUMERIC_KEYS = (
     + [
         f"relearn.{a}.{k}"
         for a in ATTACKS
-        for k in ("memorization_recovery", "memorization_recovery_original", "steps")
+        for k in (
+            "memorization_recovery",
+            "memorization_recovery_original",
+            "steps",
+            "auc_recovery",
+            "auc_recovery_original",
+            "steps_to_half",
+            "steps_to_half_original",
+            "steps_to_half_reference",
+        )
     ]
     + ["distance_to_retrain.js_divergence", "distance_to_retrain.ks_pvalue", "prediction_agreement.test"]
     + [f"cost.{s}.{k}" for s in STAGES for k in ("time_s", "peak_mem_mb", "grad_evals")]
@@ -120,11 +129,12 @@ def method_value(key, model):
     if key == "avg_gap":
         path = {"unlearned": "gap_to_retrain.avg", "original": "gap_original_to_retrain.avg"}.get(model)
         return (lambda res: dig(res, path)) if path else (lambda res: 0.0 if dig(res, "gap_to_retrain") else None)
-    if key in ATTACKS:
+    if key.split("_")[0] in ATTACKS:  # kshot, benign: the end point; kshot_auc, benign_auc: along the curve
+        attack, name = key.split("_")[0], "auc_recovery" if key.endswith("_auc") else "memorization_recovery"
         suffix = {"unlearned": "", "original": "_original"}.get(model)
         if suffix is None:  # the reference is attacked like the others: its recovery is 0 by definition
-            return lambda res: None if dig(res, f"relearn.{key}.memorization_recovery") is None else 0.0
-        return lambda res: dig(res, f"relearn.{key}.memorization_recovery{suffix}")
+            return lambda res: None if dig(res, f"relearn.{attack}.{name}") is None else 0.0
+        return lambda res: dig(res, f"relearn.{attack}.{name}{suffix}")
     if key == "time":
         if model == "retrained":
             return lambda res: _first(dig(res, "time_s.retrain"), dig(res, "cost.retrain.time_s"))
@@ -153,6 +163,8 @@ COLUMNS = (
     ("avg_gap", "avg gap", 4),
     ("kshot", "k-shot recovery", 4),
     ("benign", "benign recovery", 4),
+    ("kshot_auc", "k-shot AUC recovery", 4),
+    ("benign_auc", "benign AUC recovery", 4),
     ("eer", "EER", 4),
     ("time", "unlearn s", 1),
     ("speedup", "speed-up", 1),
@@ -325,7 +337,8 @@ def results_markdown(runs, opts):
         "Accuracies, AUCs, the SVC efficacy (share of forget utterances called non-members), the LiRA true positive "
         "rate, EER and gaps are fractions in [0, 1]. *avg gap*: mean absolute difference to the reference in test, "
         "retain and forget accuracy and MIA AUC (lower is better). *recovery*: forget accuracy above the "
-        "reference's after a relearning attack (lower is better). *unlearn s*: wall-clock seconds of unlearning "
+        "reference's after a relearning attack (lower is better); *AUC recovery*: the same for the mean forget "
+        "accuracy over the attack (the area under its curve). *unlearn s*: wall-clock seconds of unlearning "
         "(for the reference: of retraining); *speed-up*: retraining time over unlearning time (none claimed for a "
         "run that fell back to retraining). *not ok*: runs whose method diverged (weights of an earlier step "
         "restored) or fell back to retraining from scratch.",

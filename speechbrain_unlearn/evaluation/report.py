@@ -117,7 +117,38 @@ def relearn_section(results):
     if not rows:
         return []
     header = ["attack (set)", "steps", *(f"{m} after" for m in MODELS), "recovery (unlearned)", "recovery (original)"]
-    return ["", "Relearning attacks (recovery: post-attack accuracy minus the reference's):", ""] + _table(header, rows)
+    title = "Relearning attacks (recovery: post-attack accuracy minus the reference's):"
+    return ["", title, ""] + _table(header, rows) + relearn_curve_section(results)
+
+
+def relearn_curve_section(results):
+    """Along the relearning curves: area recovered and steps to half the pre-unlearning accuracy."""
+    keys = [
+        "auc_recovery",
+        "auc_recovery_original",
+        "steps_to_half",
+        "steps_to_half_original",
+        "steps_to_half_reference",
+    ]
+    attacks = {a: r for a, r in (results.get("relearn") or {}).items() if "auc_recovery" in r}
+    if not attacks:
+        return []
+    rows = [
+        [a, *(_fmt(r[k]) if isinstance(r[k], float) else "not reached" if r[k] is None else str(r[k]) for k in keys)]
+        for a, r in attacks.items()
+    ]
+    header = [
+        "attack",
+        "AUC recovery (unlearned)",
+        "(original)",
+        "steps to half (unlearned)",
+        "(original)",
+        "(reference)",
+    ]
+    title = (
+        "Along the curves (AUC: mean accuracy over the attack minus the reference's; half: of the original's before):"
+    )
+    return ["", title, ""] + _table(header, rows)
 
 
 def verification_section(results):
