@@ -7,6 +7,8 @@ methods need no registry edit here.
 from speechbrain_unlearn.methods.bad_teacher import BadTeacher
 from speechbrain_unlearn.methods.base import Unlearner
 from speechbrain_unlearn.methods.boundary import BoundaryShrink
+from speechbrain_unlearn.methods.cf_k import CatastrophicForgettingK
+from speechbrain_unlearn.methods.eu_k import ExactUnlearningK
 from speechbrain_unlearn.methods.finetune import FineTune
 from speechbrain_unlearn.methods.fisher import FisherForgetting
 from speechbrain_unlearn.methods.head_suppress import HeadSuppress
@@ -24,6 +26,8 @@ from speechbrain_unlearn.methods.ssd import SSD
 __all__ = [
     "BadTeacher",
     "BoundaryShrink",
+    "CatastrophicForgettingK",
+    "ExactUnlearningK",
     "FineTune",
     "FisherForgetting",
     "HeadSuppress",
