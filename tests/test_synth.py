@@ -5,6 +5,7 @@ import os
 
 from speechbrain_unlearn.data.manifest import wav_duration
 from speechbrain_unlearn.data.synth import (
+    _cached_corpus,
     synthesise_speech_commands,
     synthesise_voxceleb,
     which_set,
@@ -79,3 +80,21 @@ def test_corpus_is_cached(corpus_cache, tiny_sc):
     before = os.path.getmtime(marker)
     assert synthesise_speech_commands(corpus_cache, **TINY_SC) == tiny_sc
     assert os.path.getmtime(marker) == before
+
+
+def test_a_corpus_another_process_finished_first_is_kept(tmp_path, monkeypatch):
+    """Two runs synthesising one corpus at once: the later one must not replace the folder the first is reading."""
+
+    def build(folder):
+        # meanwhile, another process (another pid, so another temporary folder) completes it and starts reading it
+        with monkeypatch.context() as other:
+            other.setattr(os, "getpid", lambda: 1)
+            root = _cached_corpus(
+                str(tmp_path), "Tiny", {"n": 1}, lambda f: open(os.path.join(f, "first"), "w").close()
+            )
+        assert os.path.exists(os.path.join(root, "first"))
+        open(os.path.join(folder, "second"), "w").close()
+
+    root = _cached_corpus(str(tmp_path), "Tiny", {"n": 1}, build)
+    assert os.path.exists(os.path.join(root, "first")) and not os.path.exists(os.path.join(root, "second"))
+    assert sorted(os.listdir(tmp_path)) == [os.path.basename(root)]  # no temporary folder left

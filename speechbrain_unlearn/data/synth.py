@@ -347,6 +347,8 @@ def _cached_corpus(cache_folder, name, params, build):
     try:
         build(tmp)
         write_text(os.path.join(tmp, ".complete"), f"{name} {params}\n")
+        if os.path.exists(os.path.join(root, ".complete")):  # another process finished first, and may be reading it
+            return root
         if os.path.exists(root):  # an incomplete earlier attempt
             shutil.rmtree(root)
         os.replace(tmp, root)
