@@ -86,6 +86,35 @@ def test_neggrad_plus_raises_the_forget_loss_and_keeps_the_retain_set():
     assert evaluate(control_model, control["forget"])[0] < forget_after - 1.0
 
 
+def test_npo_raises_the_forget_loss_and_keeps_the_retain_set():
+    setup, model, diagnostics, status = run("npo", unlearn_lr=0.001, unlearn_epochs=5)
+    assert status["status"] == "ok" and diagnostics["steps"] == 5 * 7
+    forget_before, forget_after = evaluate(setup["original"], setup["forget"])[0], evaluate(model, setup["forget"])[0]
+    assert forget_after > forget_before + 1.0
+    assert evaluate(model, setup["retain"])[1] >= evaluate(setup["original"], setup["retain"])[1] - 0.1
+
+
+def test_npo_is_negrad_weighted_by_how_far_the_likelihood_still_is_above_the_original():
+    from speechbrain_unlearn.methods.npo import npo_loss
+
+    # d L / d r_i = (2 / n) sigmoid(beta r_i): NegGrad's ascent (r = log p - log p_ref), vanishing as r falls
+    r = torch.tensor([2.0, 0.0, -5.0, -50.0], requires_grad=True)
+    npo_loss(r, beta=0.5).backward()
+    assert torch.allclose(r.grad, 2 / 4 * torch.sigmoid(0.5 * r.detach()))
+    assert r.grad[0] > r.grad[1] > r.grad[2] > r.grad[3] and float(r.grad[3]) < 1e-10
+
+
+def test_npo_refuses_a_temperature_or_weight_out_of_range():
+    from speechbrain_unlearn.errors import UnlearnError
+    from speechbrain_unlearn.methods import NPO
+
+    NPO.check_hparams({"npo_beta": 0.1, "npo_retain_weight": 0.0})
+    with pytest.raises(UnlearnError, match="npo_beta must be > 0"):
+        NPO.check_hparams({"npo_beta": 0, "npo_retain_weight": 1.0})
+    with pytest.raises(UnlearnError, match="npo_retain_weight must be >= 0"):
+        NPO.check_hparams({"npo_beta": 0.1, "npo_retain_weight": -1})
+
+
 def test_neggrad_plus_divergence_is_caught_by_the_guard():
     setup, model, _, status = run("neggrad_plus", unlearn_lr=1.0, neggrad_beta=0.0, guard_every=1)
     assert status["status"] == "diverged" and "guard_retain_floor" in status["reason"]
@@ -238,6 +267,8 @@ RECIPE_RUNS = [
     ("VoxCeleb", "neggrad", ["--guard_retain_floor=0.0"]),
     ("SpeechCommands", "neggrad_plus", ["--guard_retain_floor=0.0"]),
     ("VoxCeleb", "neggrad_plus", ["--guard_retain_floor=0.0"]),
+    ("SpeechCommands", "npo", ["--guard_retain_floor=0.0"]),
+    ("VoxCeleb", "npo", ["--guard_retain_floor=0.0"]),
     ("SpeechCommands", "random_label", []),
     ("VoxCeleb", "random_label", ["--scenario=class"]),
     ("SpeechCommands", "l1_sparse", []),

@@ -16,6 +16,7 @@ from speechbrain_unlearn.methods.influence import Influence
 from speechbrain_unlearn.methods.l1_sparse import L1Sparse
 from speechbrain_unlearn.methods.neggrad import NegGrad
 from speechbrain_unlearn.methods.neggrad_plus import NegGradPlus
+from speechbrain_unlearn.methods.npo import NPO
 from speechbrain_unlearn.methods.random_label import RandomLabel
 from speechbrain_unlearn.methods.retrain import Retrain
 from speechbrain_unlearn.methods.salun import SalUn
@@ -35,6 +36,7 @@ __all__ = [
     "L1Sparse",
     "NegGrad",
     "NegGradPlus",
+    "NPO",
     "RandomLabel",
     "Retrain",
     "SSD",

@@ -45,6 +45,7 @@ from speechbrain_unlearn.brain import UtteranceBrain
 from speechbrain_unlearn.data.splits import SCENARIOS
 from speechbrain_unlearn.deletable.state import DeletableState
 from speechbrain_unlearn.errors import UnlearnError
+from speechbrain_unlearn.loop import UtteranceMean, cycle
 from speechbrain_unlearn.methods.guard import Diverged, DivergenceGuard
 
 
@@ -164,6 +165,44 @@ class Unlearner(UtteranceBrain):
         """
         batches = self.minibatches(loader, epoch, keep_batchnorm_statistics)
         return self.train_batches(batches, optimizer, objective, gradient_hook=gradient_hook)
+
+    def paired_epochs(self, request, optimizer, objective):
+        """``unlearn_epochs`` passes over the retain set, each retain batch paired with the next forget batch.
+
+        The forget set's loader is cycled (reshuffled at each pass), since it
+        is the smaller set; the forget batch is moved to the device.
+
+        Arguments
+        ---------
+        request : DeletionRequest
+            Its ``retain`` and ``forget`` sets.
+        optimizer : torch.optim.Optimizer
+            The method's optimiser.
+        objective : callable
+            ``objective(retain_batch, forget_batch)`` gives the loss to lower,
+            the retain loss and the forget loss (batch means, for the log).
+
+        Returns
+        -------
+        list of dict
+            Per epoch, ``retain_loss`` and ``forget_loss`` (means over utterances).
+        """
+        hp = self.hparams
+        retain_loader = self.training_loader(request.retain, hp.unlearn_batch_size)
+        forget_batches = cycle(self.training_loader(request.forget, hp.unlearn_batch_size))
+
+        def paired(retain_batch):
+            forget_batch = next(forget_batches).to(self.device)
+            loss, retain_loss, forget_loss = objective(retain_batch, forget_batch)
+            forget_mean.add(float(forget_loss.detach()), len(forget_batch.label))
+            return loss, retain_loss
+
+        history = []
+        for epoch in range(int(hp.unlearn_epochs)):
+            forget_mean = UtteranceMean()  # the epoch's, which paired() adds to
+            retain_mean = self.guarded_epoch(retain_loader, epoch, optimizer, paired)
+            history.append({"retain_loss": round(retain_mean, 6), "forget_loss": round(forget_mean.value, 6)})
+        return history
 
     def unlearn(self, request):
         """Remove the forget set's influence from ``self.modules.model``.

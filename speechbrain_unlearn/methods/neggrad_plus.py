@@ -35,7 +35,6 @@ Hparams (``hparams/neggrad_plus.yaml``): ``neggrad_beta`` (``beta``),
 
 from speechbrain_unlearn.brain import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.errors import UnlearnError
-from speechbrain_unlearn.loop import UtteranceMean, cycle
 from speechbrain_unlearn.methods.base import Unlearner
 
 
@@ -55,21 +54,13 @@ class NegGradPlus(Unlearner):
         beta = float(hp.neggrad_beta)
         model = self.modules.model
         optimizer = hp.unlearn_opt_class(model.parameters())
-        retain_loader = self.training_loader(request.retain, hp.unlearn_batch_size)
-        forget_batches = cycle(self.training_loader(request.forget, hp.unlearn_batch_size))
 
-        def paired(retain_batch):
-            forget_batch = next(forget_batches).to(self.device)
+        def weighted(retain_batch, forget_batch):
             retain_loss = hp.loss(model(*retain_batch.feats), retain_batch.label).mean()
             train_keeping_batchnorm_statistics(model)
             forget_loss = hp.loss(model(*forget_batch.feats), forget_batch.label).mean()
-            forget_mean.add(forget_loss, len(forget_batch.label))
-            return beta * retain_loss - (1.0 - beta) * forget_loss, retain_loss  # a. L (b, c: the step loop)
+            return beta * retain_loss - (1.0 - beta) * forget_loss, retain_loss, forget_loss  # a. L (b, c: the loop)
 
-        history = []
-        for epoch in range(int(hp.unlearn_epochs)):
-            forget_mean = UtteranceMean()  # the epoch's, which paired() adds to
-            retain_mean = self.guarded_epoch(retain_loader, epoch, optimizer, paired)
-            history.append({"retain_loss": round(retain_mean, 6), "forget_loss": round(forget_mean.value, 6)})
+        history = self.paired_epochs(request, optimizer, weighted)
         model.eval()
         return {"epochs": int(hp.unlearn_epochs), "beta": beta, "steps": self.guard.steps, "per_epoch": history}
