@@ -96,11 +96,10 @@ def curve_report(curve, pre_unlearning):
         if suffix != "_reference":
             out[f"auc_recovery{suffix}"] = round(curve_area(points, curve[name]) - curve_area(points, reference), 6)
         out[f"steps_to_half{suffix}"] = steps_to_reach(points, curve[name], 0.5 * pre_unlearning)
-    never = [name for name in ("", "_original", "_reference") if out[f"steps_to_half{name}"] is None]
     if pre_unlearning <= 0:  # every curve starts at half of 0: no step count means anything
         out.update({f"steps_to_half{name}": None for name in ("", "_original", "_reference")})
         out["steps_to_half_note"] = "the original's accuracy before the attack is 0: nothing to recover"
-    elif never:
+    elif never := [name for name in ("", "_original", "_reference") if out[f"steps_to_half{name}"] is None]:
         keys = ", ".join(f"steps_to_half{name}" for name in never)
         out["steps_to_half_note"] = f"{keys}: half of {pre_unlearning:.3f} not reached within {points[-1]} steps"
     return out

@@ -40,14 +40,13 @@ Example
 13.8629
 """
 
-import copy
-
 import torch
 import torch.nn.functional as F
 
 from speechbrain_unlearn.brain import train_keeping_batchnorm_statistics
 from speechbrain_unlearn.errors import UnlearnError
 from speechbrain_unlearn.methods.base import Unlearner
+from speechbrain_unlearn.methods.distillation import frozen_copy
 
 
 def npo_loss(log_ratio, beta):
@@ -70,7 +69,7 @@ class NPO(Unlearner):
         """``unlearn_epochs`` passes over the retain set, each retain batch paired with a forget batch."""
         hp, model = self.hparams, self.modules.model
         beta, weight = float(hp.npo_beta), float(hp.npo_retain_weight)
-        reference = copy.deepcopy(model).eval().requires_grad_(False)  # 1. theta_ref
+        reference = frozen_copy(model)  # 1. theta_ref
         optimizer = hp.unlearn_opt_class(model.parameters())
 
         def npo_rt(retain_batch, forget_batch):
