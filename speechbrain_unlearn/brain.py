@@ -85,6 +85,28 @@ def train_keeping_batchnorm_statistics(model):
     return model
 
 
+def records_of(ids, labels, log_probs):
+    """The evaluation records of utterances ``ids`` from their labels and predictive log-probabilities.
+
+    Example
+    -------
+    >>> log_probs = torch.log(torch.tensor([[0.9, 0.1], [0.8, 0.2]]))
+    >>> records = records_of(["a", "b"], torch.tensor([0, 1]), log_probs)
+    >>> records["pred"].tolist(), records["correct"].tolist(), round(float(records["nll"][1]), 3)
+    ([0, 0], [1.0, 0.0], 1.609)
+    """
+    labels, log_probs = labels.cpu().numpy(), log_probs.detach().cpu().numpy()
+    pred = log_probs.argmax(axis=1)
+    return {
+        "id": list(ids),
+        "label": labels,
+        "pred": pred,
+        "correct": (pred == labels).astype(np.float64),
+        "nll": -log_probs[np.arange(len(labels)), labels],
+        "log_probs": log_probs,
+    }
+
+
 class UtteranceBrain(sb.Brain):
     """Train and score an utterance classifier (Speech Commands or VoxCeleb)."""
 
@@ -373,17 +395,7 @@ class UtteranceBrain(sb.Brain):
             ``id`` (list), ``label``, ``pred``, ``correct``, ``nll`` (arrays of
             shape ``(n,)``) and ``log_probs`` ``(n, n_classes)``.
         """
-        labels = torch.cat(self.records["label"]).numpy()
-        log_probs = torch.cat(self.records["log_probs"]).numpy()
-        pred = log_probs.argmax(axis=1)
-        return {
-            "id": list(self.records["id"]),
-            "label": labels,
-            "pred": pred,
-            "correct": (pred == labels).astype(np.float64),
-            "nll": -log_probs[np.arange(len(labels)), labels],
-            "log_probs": log_probs,
-        }
+        return records_of(self.records["id"], torch.cat(self.records["label"]), torch.cat(self.records["log_probs"]))
 
     def _batches(self, dataset, batch_size):
         loader = torch.utils.data.DataLoader(

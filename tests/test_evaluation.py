@@ -6,20 +6,26 @@ that never saw them (a "reference") must look like chance. Two samples of one
 distribution must be indistinguishable.
 """
 
+import copy
+import os
+
 import numpy as np
 import pytest
 import torch
 
 from speechbrain_unlearn.brain import UtteranceBrain
+from speechbrain_unlearn.deletable.model import DeletionReadyModel
 from speechbrain_unlearn.evaluation import membership as mia
 from speechbrain_unlearn.evaluation.bootstrap import bootstrap_se
 from speechbrain_unlearn.evaluation.distance import js_divergence, ks_pvalue
+from speechbrain_unlearn.evaluation.memo import Memo
 from speechbrain_unlearn.evaluation.metrics import loss_threshold_auc
 from speechbrain_unlearn.evaluation.relearn import attack_report, curve_report, kshot_halves
 from speechbrain_unlearn.evaluation.report import markdown_table
+from speechbrain_unlearn.evaluation.suite import score_sets
 from speechbrain_unlearn.evaluation.verification import eer, min_dcf
 from speechbrain_unlearn.losses import CrossEntropy
-from tests.toy import FEAT_DIM, FRAMES, ToyModel
+from tests.toy import FEAT_DIM, FRAMES, ToyModel, toy_items, toy_sets
 
 
 def random_label_items(n, seed, prefix):
@@ -260,3 +266,24 @@ def test_kshot_training_keeps_the_batchnorm_statistics(keep):
     brain.train_steps(items, 3, torch.optim.Adam(model.parameters()), 16, keep_batchnorm_statistics=keep)
     assert torch.equal(model.body[1].running_mean, before) == keep
     assert not model.training  # left in eval mode
+
+
+def test_a_deletion_ready_model_is_scored_from_its_cores_shared_embeddings(tmp_path):
+    torch.manual_seed(0)
+    core = ToyModel()
+    first = DeletionReadyModel(core, n_classes=4, mean=torch.zeros(32), std=torch.ones(32))
+    second = copy.deepcopy(first)
+    torch.nn.init.normal_(second.head.weight)  # another head on the same core
+    _, items = toy_sets(toy_items(4, 1, "tr"), [])
+    hp = {"eval_batch_size": 16, "loss": CrossEntropy()}
+    direct = UtteranceBrain(modules={"model": second}, hparams=hp, run_opts={"device": "cpu"}).score(items, 16)
+    memo = Memo(str(tmp_path), "key")
+    score_sets(first, {"test": items}, hp, {"device": "cpu"}, memo=memo)
+    reader = memo.reader()
+    via_core = score_sets(second, {"test": items}, hp, {"device": "cpu"}, memo=reader)["test"]
+    assert via_core["id"] == direct["id"] and np.array_equal(via_core["pred"], direct["pred"])
+    np.testing.assert_allclose(via_core["log_probs"], direct["log_probs"], atol=1e-5)
+    assert (reader.hits, reader.misses) == (1, 1)  # the core's embeddings reused; the new head's records computed
+    stored = len(os.listdir(tmp_path))
+    score_sets(second, {"test": items}, hp, {"device": "cpu"}, memo=reader)
+    assert len(os.listdir(tmp_path)) == stored == 2  # the reader stored nothing

@@ -15,8 +15,10 @@ everything it depends on:
 * the settings of the computation (batch sizes, steps, learning rate, seed).
 
 A later run with the same inputs loads the result instead of computing it;
-a change to any input is a new entry. The unlearned model is never memoised
-(it is new in every run). Only tensors and plain values are stored, and
+a change to any input is a new entry. The unlearned model's results are
+never stored (it is new in every run), only looked up (:meth:`Memo.reader`:
+a retrained model equals the reference, an influence step keeps the
+deletion-ready core). Only tensors and plain values are stored, and
 loading never unpickles code.
 
 Example
@@ -31,6 +33,10 @@ Example
 (1, ['a', 'b'], [1.0, 0.5], (1, 1))
 >>> Memo(None)(["score"], compute)["ids"] and len(calls)  # no folder: always computed
 2
+>>> reader = memo.reader()
+>>> _ = reader(["score", "model-sha", 16], compute), reader(["other"], compute), reader(["other"], compute)
+>>> len(calls), (reader.hits, reader.misses)  # a reader loads, and computes without storing
+(4, (1, 2))
 """
 
 import hashlib
@@ -97,11 +103,17 @@ class Memo:
         A digest of the task's training configuration (the task hparams and
         their overrides, which fix the features and the model), part of
         every key of :meth:`on_model`.
+    store : bool
+        Whether a computed result is stored (``False``: :meth:`reader`).
     """
 
-    def __init__(self, folder, training_key=""):
-        self.folder, self.training_key = folder, training_key
+    def __init__(self, folder, training_key="", store=True):
+        self.folder, self.training_key, self.store = folder, training_key, store
         self.hits = self.misses = 0
+
+    def reader(self):
+        """The same entries, loaded but never written: for a model no later run will meet again."""
+        return Memo(self.folder, self.training_key, store=False)
 
     def __call__(self, key, compute):
         """The result stored for ``key`` (a JSON-serialisable list), or ``compute()`` stored under it."""
@@ -117,7 +129,8 @@ class Memo:
                 self.hits += 1
                 return value
         value = compute()
-        save_tensors(path, _encode(value))
+        if self.store:
+            save_tensors(path, _encode(value))
         self.misses += 1
         return value
 

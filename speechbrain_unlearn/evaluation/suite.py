@@ -32,7 +32,8 @@ import logging
 import numpy as np
 import torch
 
-from speechbrain_unlearn.brain import UtteranceBrain
+from speechbrain_unlearn.brain import UtteranceBrain, records_of
+from speechbrain_unlearn.deletable.model import DeletionReadyModel
 from speechbrain_unlearn.evaluation import membership as mia
 from speechbrain_unlearn.evaluation.bootstrap import bootstrap_se
 from speechbrain_unlearn.evaluation.distance import distance, prediction_agreement
@@ -52,21 +53,43 @@ def score_sets(model, eval_sets, hp, run_opts, names=None, memo=None):
     """The records of ``model`` on each set of ``eval_sets`` (or only ``names``).
 
     With a ``memo`` (:class:`~speechbrain_unlearn.evaluation.memo.Memo`),
-    records already computed for the same weights and utterances are reused.
+    records already computed for the same weights and utterances are reused;
+    a deletion-ready model's head is applied to its core's
+    :func:`core_embeddings`.
     """
     memo = memo or Memo(None)
     brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=run_opts)
+
+    def compute(items):
+        if not isinstance(model, DeletionReadyModel):
+            return brain.score(items, hp["eval_batch_size"])
+        embeddings, labels = core_embeddings(model, items, hp, run_opts, memo)
+        with torch.no_grad():
+            scores = model.classify((embeddings - model.mean) / model.std)
+        return records_of(items.ids, labels, hp["loss"].log_probs(scores))
+
     return {
-        s: memo.on_model(
-            "score",
-            model,
-            hp,
-            lambda items=items: [items.identity()],
-            lambda items=items: brain.score(items, hp["eval_batch_size"]),
-        )
+        s: memo.on_model("score", model, hp, lambda items=items: [items.identity()], lambda items=items: compute(items))
         for s, items in eval_sets.items()
         if names is None or s in names
     }
+
+
+def core_embeddings(model, items, hp, run_opts, memo):
+    """The raw core embeddings of a deletion-ready ``model`` on ``items``, and the labels, keyed by the core's weights.
+
+    Every model that keeps the core (the original, the reference, the
+    shadows, an influence step's result) shares them, so the core runs once
+    per set and cache, and each head is one matrix product.
+    """
+    brain = UtteranceBrain(modules={"model": model.core}, hparams=hp, run_opts=run_opts)
+    return memo.on_model(
+        "core-embed",
+        model.core,
+        hp,
+        lambda: [items.identity()],
+        lambda: tuple(t.cpu() for t in brain.embed(items, hp["eval_batch_size"])),
+    )
 
 
 def take(records, idx):
@@ -199,6 +222,13 @@ def embeddings_by_id(model, eval_sets, hp, run_opts, names, memo=None):
     memo = memo or Memo(None)
     brain = UtteranceBrain(modules={"model": model}, hparams=hp, run_opts=run_opts)
     state = memo.fingerprint(model)
+
+    def embed(items):
+        if isinstance(model, DeletionReadyModel):
+            embeddings, labels = core_embeddings(model, items, hp, run_opts, memo)
+            return (embeddings - model.mean) / model.std, labels
+        return tuple(t.cpu() for t in brain.embed(items, hp["eval_batch_size"]))
+
     by_id, per_set = {}, {}
     for name in names:
         emb, labels = memo.on_model(
@@ -206,7 +236,7 @@ def embeddings_by_id(model, eval_sets, hp, run_opts, names, memo=None):
             state,
             hp,
             lambda name=name: [eval_sets[name].identity()],
-            lambda name=name: tuple(t.cpu() for t in brain.embed(eval_sets[name], hp["eval_batch_size"])),
+            lambda name=name: embed(eval_sets[name]),
         )
         per_set[name] = (emb, labels)
         by_id.update(dict(zip(eval_sets[name].ids, emb)))
@@ -214,8 +244,8 @@ def embeddings_by_id(model, eval_sets, hp, run_opts, names, memo=None):
 
 
 def shared(name, memo):
-    """``memo`` for a model shared by runs; ``None`` for the unlearned model, which is new in every run."""
-    return None if name == "unlearned" else memo
+    """``memo`` for a model shared by runs; for the unlearned model, new in every run, its :meth:`~Memo.reader`."""
+    return memo.reader() if name == "unlearned" and memo is not None else memo
 
 
 def evaluate_models(models, eval_sets, hp, run_opts, context):
